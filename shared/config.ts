@@ -1,0 +1,180 @@
+import { z } from 'zod';
+import { ENV } from './env.js';
+import { ConfigError } from './errors.js';
+
+/** Price of a model per 1,000 tokens, in USD. */
+export const ModelPrice = z.object({
+  inputPer1k: z.number().nonnegative(),
+  outputPer1k: z.number().nonnegative(),
+});
+export type ModelPrice = z.infer<typeof ModelPrice>;
+
+/** Default price table (on-demand prices per 1,000 tokens); override with MODEL_PRICES. */
+export const DEFAULT_MODEL_PRICES: Record<string, ModelPrice> = {
+  'anthropic.claude-3-5-haiku-20241022-v1:0': { inputPer1k: 0.0008, outputPer1k: 0.004 },
+  'anthropic.claude-3-5-sonnet-20241022-v2:0': { inputPer1k: 0.003, outputPer1k: 0.015 },
+  'anthropic.claude-3-haiku-20240307-v1:0': { inputPer1k: 0.00025, outputPer1k: 0.00125 },
+  'meta.llama3-1-8b-instruct-v1:0': { inputPer1k: 0.00022, outputPer1k: 0.00022 },
+  'meta.llama3-1-70b-instruct-v1:0': { inputPer1k: 0.00072, outputPer1k: 0.00072 },
+  'amazon.nova-lite-v1:0': { inputPer1k: 0.00006, outputPer1k: 0.00024 },
+  'amazon.nova-micro-v1:0': { inputPer1k: 0.000035, outputPer1k: 0.00014 },
+};
+
+const url = z.string().url();
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const json = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((raw, ctx) => {
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+/**
+ * Every setting, its environment variable and its default. Names of AWS resources default to the
+ * local stack's names; the CDK app always sets them.
+ */
+const Schema = z.object({
+  [ENV.region]: z.string().min(1).default('us-east-1'),
+  [ENV.inputStream]: z.string().min(1).default('work-items'),
+  [ENV.chunkStream]: z.string().min(1).default('chunks'),
+  [ENV.itemsTable]: z.string().min(1).default('items'),
+  [ENV.textTable]: z.string().min(1).default('item-text'),
+  [ENV.connectionsTable]: z.string().min(1).default('connections'),
+  [ENV.deadLetterQueueUrl]: url.optional(),
+  [ENV.defaultModelId]: z.string().min(1).default('anthropic.claude-3-5-haiku-20241022-v1:0'),
+  [ENV.modelPrices]: json(z.record(z.string(), ModelPrice)).optional(),
+  [ENV.authSecret]: z.string().min(32, 'must be at least 32 characters').optional(),
+  [ENV.kinesisEndpoint]: url.optional(),
+  [ENV.dynamodbEndpoint]: url.optional(),
+  [ENV.bedrockEndpoint]: url.optional(),
+  [ENV.sqsEndpoint]: url.optional(),
+  [ENV.websocketManagementEndpoint]: url.optional(),
+  [ENV.flushIntervalMs]: int(1, 10_000).default(50),
+  [ENV.flushMaxBytes]: int(256, 16 * 1024).default(4096),
+  [ENV.maxBufferedBytesPerGeneration]: int(1024, 64 * 1024 * 1024).default(256 * 1024),
+  [ENV.maxConcurrentGenerations]: int(1, 10_000).default(200),
+  [ENV.maxGenerationAttempts]: int(1, 10).default(3),
+  [ENV.modelRequestsPerMinute]: int(1, 1_000_000).default(6_000),
+  [ENV.modelTokensPerMinute]: int(1, 1_000_000_000).default(10_000_000),
+  [ENV.defaultMaxTokens]: int(1, 200_000).default(1024),
+  [ENV.bedrockConnectTimeoutMs]: int(100, 60_000).default(3_000),
+  [ENV.bedrockReadTimeoutMs]: int(1_000, 900_000).default(60_000),
+  [ENV.cancelPollIntervalMs]: int(50, 60_000).default(500),
+  [ENV.fanoutConcurrency]: int(1, 1_000).default(32),
+  [ENV.connectionTtlSeconds]: int(60, 7 * 24 * 3600).default(2 * 3600 + 600),
+});
+
+/** The typed configuration of every handler. */
+export interface Config {
+  readonly region: string;
+  readonly inputStream: string;
+  readonly chunkStream: string;
+  readonly tables: { readonly items: string; readonly text: string; readonly connections: string };
+  /** Where handler-level dead letters go (SQS); unset means they are logged and counted only. */
+  readonly deadLetterQueueUrl: string | undefined;
+  readonly defaultModelId: string;
+  readonly modelPrices: Readonly<Record<string, ModelPrice>>;
+  /** HMAC secret of viewer tokens; required only by the functions that check tokens. */
+  readonly authSecret: string | undefined;
+  /** Endpoint overrides; unset means the AWS default endpoint of the region. */
+  readonly endpoints: {
+    readonly kinesis: string | undefined;
+    readonly dynamodb: string | undefined;
+    readonly bedrock: string | undefined;
+    readonly sqs: string | undefined;
+    readonly websocketManagement: string | undefined;
+  };
+  readonly producer: {
+    readonly flushIntervalMs: number;
+    readonly flushMaxBytes: number;
+    readonly maxBufferedBytesPerGeneration: number;
+    readonly maxConcurrentGenerations: number;
+    readonly maxGenerationAttempts: number;
+    readonly modelRequestsPerMinute: number;
+    readonly modelTokensPerMinute: number;
+    readonly defaultMaxTokens: number;
+    readonly bedrockConnectTimeoutMs: number;
+    readonly bedrockReadTimeoutMs: number;
+    readonly cancelPollIntervalMs: number;
+  };
+  readonly delivery: { readonly fanoutConcurrency: number; readonly connectionTtlSeconds: number };
+}
+
+/**
+ * Reads and validates the environment. Throws a `ConfigError` naming every bad variable, with the
+ * value found and what was expected.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const present = Object.fromEntries(
+    Object.keys(Schema.shape).flatMap((name) => {
+      const value = env[name];
+      return value === undefined || value === '' ? [] : [[name, value]];
+    }),
+  );
+  const parsed = Schema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '?');
+      return `${name}=${JSON.stringify(env[name])}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const c = parsed.data;
+  return {
+    region: c[ENV.region],
+    inputStream: c[ENV.inputStream],
+    chunkStream: c[ENV.chunkStream],
+    tables: { items: c[ENV.itemsTable], text: c[ENV.textTable], connections: c[ENV.connectionsTable] },
+    deadLetterQueueUrl: c[ENV.deadLetterQueueUrl],
+    defaultModelId: c[ENV.defaultModelId],
+    modelPrices: { ...DEFAULT_MODEL_PRICES, ...c[ENV.modelPrices] },
+    authSecret: c[ENV.authSecret],
+    endpoints: {
+      kinesis: c[ENV.kinesisEndpoint],
+      dynamodb: c[ENV.dynamodbEndpoint],
+      bedrock: c[ENV.bedrockEndpoint],
+      sqs: c[ENV.sqsEndpoint],
+      websocketManagement: c[ENV.websocketManagementEndpoint],
+    },
+    producer: {
+      flushIntervalMs: c[ENV.flushIntervalMs],
+      flushMaxBytes: c[ENV.flushMaxBytes],
+      maxBufferedBytesPerGeneration: c[ENV.maxBufferedBytesPerGeneration],
+      maxConcurrentGenerations: c[ENV.maxConcurrentGenerations],
+      maxGenerationAttempts: c[ENV.maxGenerationAttempts],
+      modelRequestsPerMinute: c[ENV.modelRequestsPerMinute],
+      modelTokensPerMinute: c[ENV.modelTokensPerMinute],
+      defaultMaxTokens: c[ENV.defaultMaxTokens],
+      bedrockConnectTimeoutMs: c[ENV.bedrockConnectTimeoutMs],
+      bedrockReadTimeoutMs: c[ENV.bedrockReadTimeoutMs],
+      cancelPollIntervalMs: c[ENV.cancelPollIntervalMs],
+    },
+    delivery: {
+      fanoutConcurrency: c[ENV.fanoutConcurrency],
+      connectionTtlSeconds: c[ENV.connectionTtlSeconds],
+    },
+  };
+}
+
+/** Returns a setting that only some functions need, or fails loudly naming its variable. */
+export function required<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new ConfigError(`${name} is required by this function but is not set`);
+  return value;
+}
+
+/** Estimated cost in USD of `usage` on `modelId`, or undefined when the model has no price. */
+export function estimateCostUsd(
+  prices: Readonly<Record<string, ModelPrice>>,
+  modelId: string,
+  usage: { inputTokens: number; outputTokens: number },
+): number | undefined {
+  const price = prices[modelId] ?? prices[modelId.replace(/^[a-z]{2,4}\./, '')];
+  if (!price) return undefined;
+  return (usage.inputTokens / 1000) * price.inputPer1k + (usage.outputTokens / 1000) * price.outputPer1k;
+}

@@ -1,0 +1,5 @@
+export * from './chunk-record.js';
+export * from './stack-file.js';
+export * from './stored-item.js';
+export * from './websocket.js';
+export * from './work-item.js';

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { ErrorInfo, Usage } from './chunk-record.js';
+import { ItemId } from './work-item.js';
+
+export const ItemStatus = z.enum(['queued', 'streaming', 'completed', 'failed']);
+export type ItemStatus = z.infer<typeof ItemStatus>;
+
+/** An item as the HTTP query API and the CLI return it. Timestamps are ISO-8601. */
+export const StoredItem = z.object({
+  itemId: ItemId,
+  status: ItemStatus,
+  attempt: z.number().int().min(0),
+  text: z.string(),
+  modelId: z.string(),
+  metadata: z.record(z.string(), z.json()).nullable(),
+  usage: Usage.nullable(),
+  costUsd: z.number().nullable(),
+  createdAt: z.string(),
+  firstTokenAt: z.string().nullable(),
+  completedAt: z.string().nullable(),
+  error: ErrorInfo.nullable(),
+});
+export type StoredItem = z.infer<typeof StoredItem>;
+
+/** An entry of `GET /items`: the item without its text. */
+export const ItemSummary = StoredItem.omit({ text: true });
+export type ItemSummary = z.infer<typeof ItemSummary>;
+
+/** The HTTP API's error body. */
+export const ApiError = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export type ApiError = z.infer<typeof ApiError>;

@@ -1,0 +1,127 @@
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { ErrorInfo, Usage } from './contracts/chunk-record.js';
+import { ItemStatus, type StoredItem } from './contracts/stored-item.js';
+
+/**
+ * The head row of an item in the items table. Written by two sides, each owning its fields:
+ * - the producer: `claimedAttempt`, `leaseUntil`, `modelId`, `metadata`, `createdAt` (claim);
+ * - the consumer: `attempt`, `nextSeq`, `text`, `parts`, `status` after the claim, `usage`,
+ *   `costUsd`, `firstTokenAt`, `completedAt`, `error`;
+ * - the delivery side: `cancelRequested`.
+ * `version` is bumped by every write that changes `status` or the text, and every such write is
+ * conditional on the version it read (optimistic concurrency).
+ */
+export const ItemHead = z.object({
+  itemId: z.string(),
+  status: ItemStatus,
+  version: z.number().int().min(0),
+  /** Highest attempt a producer has started. */
+  claimedAttempt: z.number().int().min(0).default(0),
+  /** Epoch ms until which the claiming producer holds the generation; a stale lease may be taken over. */
+  leaseUntil: z.number().optional(),
+  /** Attempt whose text is stored (0 before the first chunk). */
+  attempt: z.number().int().min(0).default(0),
+  /** Next seq expected for `attempt`. */
+  nextSeq: z.number().int().min(0).default(0),
+  /** The unsealed tail of the text; sealed parts live in the text table. */
+  text: z.string().default(''),
+  /** Sealed parts of `attempt` in the text table. */
+  parts: z.number().int().min(0).default(0),
+  modelId: z.string(),
+  metadata: z.record(z.string(), z.json()).nullable().default(null),
+  usage: Usage.nullable().default(null),
+  costUsd: z.number().nullable().default(null),
+  createdAt: z.string(),
+  firstTokenAt: z.string().nullable().default(null),
+  completedAt: z.string().nullable().default(null),
+  error: ErrorInfo.nullable().default(null),
+  cancelRequested: z.boolean().default(false),
+});
+export type ItemHead = z.infer<typeof ItemHead>;
+
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+/** Sort keys of the text table. Zero-padded so that they sort numerically. */
+export const textKeys = {
+  part: (attempt: number, index: number) => `part#${pad(attempt, 4)}#${pad(index, 6)}`,
+  partsOf: (attempt: number) => `part#${pad(attempt, 4)}#`,
+  pending: (attempt: number, seq: number) => `pending#${pad(attempt, 4)}#${pad(seq, 9)}`,
+  pendingOf: (attempt: number) => `pending#${pad(attempt, 4)}#`,
+};
+
+export interface ItemTables {
+  readonly items: string;
+  readonly text: string;
+}
+
+/** Reads an item's head row (strongly consistent), or undefined when there is none. */
+export async function readItemHead(
+  dynamo: DynamoDBDocumentClient,
+  tables: ItemTables,
+  itemId: string,
+): Promise<ItemHead | undefined> {
+  const { Item } = await dynamo.send(
+    new GetCommand({ TableName: tables.items, Key: { itemId }, ConsistentRead: true }),
+  );
+  return Item ? ItemHead.parse(Item) : undefined;
+}
+
+/** Reads the sealed parts of `head`'s attempt, in order, and joins them with its tail. */
+export async function readFullText(
+  dynamo: DynamoDBDocumentClient,
+  tables: ItemTables,
+  head: ItemHead,
+): Promise<string> {
+  if (head.parts === 0) return head.text;
+  const texts: string[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo.send(
+      new QueryCommand({
+        TableName: tables.text,
+        KeyConditionExpression: 'itemId = :id AND begins_with(#key, :prefix)',
+        ExpressionAttributeNames: { '#key': 'key' },
+        ExpressionAttributeValues: { ':id': head.itemId, ':prefix': textKeys.partsOf(head.attempt) },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const row of page.Items ?? []) texts.push(z.object({ text: z.string() }).parse(row).text);
+    startKey = page.LastEvaluatedKey;
+  } while (startKey && texts.length < head.parts);
+  if (texts.length < head.parts) {
+    throw new Error(
+      `item ${head.itemId}: head lists ${head.parts} text parts but ${texts.length} were found`,
+    );
+  }
+  return texts.slice(0, head.parts).join('') + head.text;
+}
+
+/** The public view of a head row and its full text. */
+export function toStoredItem(head: ItemHead, text: string): StoredItem {
+  return {
+    itemId: head.itemId,
+    status: head.status,
+    attempt: head.attempt,
+    text,
+    modelId: head.modelId,
+    metadata: head.metadata,
+    usage: head.usage,
+    costUsd: head.costUsd,
+    createdAt: head.createdAt,
+    firstTokenAt: head.firstTokenAt,
+    completedAt: head.completedAt,
+    error: head.error,
+  };
+}
+
+/** Reads a whole item as the query API returns it, or undefined when it does not exist. */
+export async function readItem(
+  dynamo: DynamoDBDocumentClient,
+  tables: ItemTables,
+  itemId: string,
+): Promise<StoredItem | undefined> {
+  const head = await readItemHead(dynamo, tables, itemId);
+  return head ? toStoredItem(head, await readFullText(dynamo, tables, head)) : undefined;
+}

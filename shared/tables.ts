@@ -1,0 +1,33 @@
+/**
+ * The DynamoDB layout, shared by the CDK app and the local stack so both create the same tables.
+ *
+ * - items: one head row per item (`itemId`), the small, hot part of an item: status, attempt, the
+ *   next seq expected, the unsealed tail of the text, usage, timestamps. GSI `byStatus`
+ *   (`status`, `createdAt`) serves `GET /items?status=`.
+ * - item-text (`itemId`, `key`): sealed text parts of long outputs (`part#<attempt>#<index>`) and
+ *   chunk records held until a gap before them fills (`pending#<attempt>#<seq>`).
+ * - connections (`pk`, `sk`): WebSocket connections and subscriptions.
+ * TTL attribute on every table: `expiresAt` (epoch seconds).
+ */
+export interface TableSpec {
+  readonly partitionKey: string;
+  readonly sortKey?: string;
+  readonly indexes?: ReadonlyArray<{
+    readonly name: string;
+    readonly partitionKey: string;
+    readonly sortKey: string;
+  }>;
+}
+
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+export const ITEMS_BY_STATUS_INDEX = 'byStatus';
+
+export const TABLES = {
+  items: {
+    partitionKey: 'itemId',
+    indexes: [{ name: ITEMS_BY_STATUS_INDEX, partitionKey: 'status', sortKey: 'createdAt' }],
+  },
+  text: { partitionKey: 'itemId', sortKey: 'key' },
+  connections: { partitionKey: 'pk', sortKey: 'sk' },
+} as const satisfies Record<'items' | 'text' | 'connections', TableSpec>;
