@@ -31,12 +31,12 @@ module.exports = {
     {
       name: 'no-dev-dependencies-in-deployed-code',
       severity: 'error',
-      from: { path: '^(producers|consumers|shared)/', pathNot: '^shared/cli/' },
+      from: { path: '^(producers|consumers|shared)/', pathNot: '^cli/' },
       to: { dependencyTypes: ['npm-dev'] },
     },
   ],
   options: {
-    includeOnly: '^(cdk|producers|consumers|shared|local|bench|dashboard|test)/',
+    includeOnly: '^(cdk|producers|consumers|shared|local|bench|dashboard|cli|test)/',
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },

@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
 export function listenOnLoopback(server: Server, port = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'EADDRINUSE' ? new Error(`port ${port} on 127.0.0.1 is in use`, { cause: err }) : err);
+      reject(
+        err.code === 'EADDRINUSE' ? new Error(`port ${port} on 127.0.0.1 is in use`, { cause: err }) : err,
+      );
     };
     server.once('error', onError);
     server.listen(port, '127.0.0.1', () => {

@@ -18,7 +18,8 @@ const ACTIVE_DEADLINE_MS = 10_000;
 async function waitFor(what: string, isReady: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + ACTIVE_DEADLINE_MS;
   while (!(await isReady())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not become ACTIVE within ${ACTIVE_DEADLINE_MS} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not become ACTIVE within ${ACTIVE_DEADLINE_MS} ms`);
     await sleep(50);
   }
 }
@@ -31,7 +32,9 @@ export async function ensureStream(kinesis: KinesisClient, name: string, shardCo
     if (!(err instanceof StreamInUseException)) throw err;
   }
   await waitFor(`stream ${name}`, async () => {
-    const { StreamDescriptionSummary: s } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }));
+    const { StreamDescriptionSummary: s } = await kinesis.send(
+      new DescribeStreamSummaryCommand({ StreamName: name }),
+    );
     return s?.StreamStatus === 'ACTIVE';
   });
 }

@@ -3,3 +3,4 @@ export * from './stack-file.js';
 export * from './stored-item.js';
 export * from './websocket.js';
 export * from './work-item.js';
+export * from './dead-letter.js';
