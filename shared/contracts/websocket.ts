@@ -6,6 +6,11 @@ import { ItemId } from './work-item.js';
 /** API Gateway WebSocket limits: a larger frame closes the connection (1009). */
 export const MAX_FRAME_BYTES = 32 * 1024;
 export const MAX_MESSAGE_BYTES = 128 * 1024;
+/**
+ * Largest client message the routes accept. Every valid client message is a few hundred bytes;
+ * a larger one (API Gateway passes up to 128 KB) is answered with an `error` and not parsed.
+ */
+export const MAX_CLIENT_MESSAGE_BYTES = 4 * 1024;
 
 // ---- client → server ----
 export const SubscribeMessage = z.union([
@@ -14,6 +19,12 @@ export const SubscribeMessage = z.union([
     itemId: ItemId,
     attempt: z.number().int().min(0).optional(),
     seq: z.number().int().min(0).optional(),
+    /**
+     * Resume extension: the length of the text the client holds for `attempt`, in UTF-16 code
+     * units (JavaScript string length). With `attempt` and `seq` it lets the server send only the
+     * text after it (see `SnapshotMessage.offset`).
+     */
+    offset: z.number().int().min(0).optional(),
   }),
   z.object({ action: z.literal('subscribe'), all: z.literal(true) }),
 ]);
@@ -36,6 +47,17 @@ export const SnapshotMessage = z.object({
   text: z.string(),
   /** A snapshot larger than a frame is sent as several frames; all but the last have `more: true`. */
   more: z.boolean().optional(),
+  /**
+   * Present on a resumed snapshot: `text` is the item's text from this UTF-16 offset on; the client
+   * keeps the first `offset` code units of the text it holds for `attempt` and appends `text`.
+   * Absent: `text` is the whole text. Same on every frame of a split snapshot.
+   */
+  offset: z.number().int().min(0).optional(),
+  /** On the last frame of the snapshot of a completed item. */
+  usage: Usage.optional(),
+  costUsd: z.number().optional(),
+  /** On the last frame of the snapshot of a failed item. */
+  error: ErrorInfo.optional(),
 });
 export const DeltaMessage = z.object({
   type: z.literal('delta'),
@@ -44,6 +66,12 @@ export const DeltaMessage = z.object({
   fromSeq: z.number().int().min(0),
   toSeq: z.number().int().min(0),
   text: z.string(),
+  /**
+   * A delta larger than a frame is sent as several frames carrying the same `attempt`, `fromSeq`
+   * and `toSeq`; all but the last have `more: true`. The client joins their texts and applies them
+   * as one delta, so a partly received delta is never applied.
+   */
+  more: z.boolean().optional(),
 });
 export const ResetMessage = z.object({ type: z.literal('reset'), itemId: ItemId, attempt: z.number().int() });
 export const DoneMessage = z.object({
@@ -71,3 +99,7 @@ export const ServerMessage = z.discriminatedUnion('type', [
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type SnapshotMessage = z.infer<typeof SnapshotMessage>;
 export type DeltaMessage = z.infer<typeof DeltaMessage>;
+export type ResetMessage = z.infer<typeof ResetMessage>;
+export type DoneMessage = z.infer<typeof DoneMessage>;
+export type FailedMessage = z.infer<typeof FailedMessage>;
+export type ErrorMessage = z.infer<typeof ErrorMessage>;
