@@ -57,7 +57,8 @@ export function createAwsClients(config: Config): AwsClients {
       if (!endpoint) throw new Error('no WebSocket management endpoint: set WEBSOCKET_MANAGEMENT_ENDPOINT');
       let client = managementClients.get(endpoint);
       if (!client) {
-        client = new ApiGatewayManagementApiClient({ region, endpoint });
+        // Fan-out retries throttling itself, within a bound per connection; SDK retries would multiply it.
+        client = new ApiGatewayManagementApiClient({ region, endpoint, maxAttempts: 1 });
         managementClients.set(endpoint, client);
       }
       return client;
