@@ -6,7 +6,7 @@ import { ItemStatus, type StoredItem } from './contracts/stored-item.js';
 /**
  * The head row of an item in the items table. Written by two sides, each owning its fields:
  * - the producer: `claimedAttempt`, `leaseUntil`, `modelId`, `metadata`, `createdAt` (claim);
- * - the consumer: `attempt`, `nextSeq`, `text`, `parts`, `status` after the claim, `usage`,
+ * - the consumer: `attempt`, `nextSeq`, `text`, `parts`, `held`, `status` after the claim, `usage`,
  *   `costUsd`, `firstTokenAt`, `completedAt`, `error`;
  * - the delivery side: `cancelRequested`.
  * `version` is bumped by every write that changes `status` or the text, and every such write is
@@ -28,6 +28,11 @@ export const ItemHead = z.object({
   text: z.string().default(''),
   /** Sealed parts of `attempt` in the text table. */
   parts: z.number().int().min(0).default(0),
+  /**
+   * Chunk records of `attempt` held in the text table (`pending#` rows) because they arrived ahead
+   * of a gap. 0 means the consumer need not read them.
+   */
+  held: z.number().int().min(0).default(0),
   modelId: z.string(),
   metadata: z.record(z.string(), z.json()).nullable().default(null),
   usage: Usage.nullable().default(null),
