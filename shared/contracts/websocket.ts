@@ -87,7 +87,12 @@ export const FailedMessage = z.object({
   attempt: z.number().int(),
   error: ErrorInfo,
 });
-export const ErrorMessage = z.object({ type: z.literal('error'), message: z.string() });
+export const ErrorMessage = z.object({
+  type: z.literal('error'),
+  message: z.string(),
+  /** The item the rejected message named, when it named a valid one (lets a client match the reply). */
+  itemId: ItemId.optional(),
+});
 export const ServerMessage = z.discriminatedUnion('type', [
   SnapshotMessage,
   DeltaMessage,
