@@ -5,7 +5,7 @@ import { ItemStatus, type StoredItem } from './contracts/stored-item.js';
 
 /**
  * The head row of an item in the items table. Written by two sides, each owning its fields:
- * - the producer: `claimedAttempt`, `leaseUntil`, `modelId`, `metadata`, `createdAt` (claim);
+ * - the producer: `claimedAttempt`, `claimState`, `leaseUntil`, `modelId`, `metadata`, `createdAt` (claim);
  * - the consumer: `attempt`, `nextSeq`, `text`, `parts`, `held`, `status` after the claim, `usage`,
  *   `costUsd`, `firstTokenAt`, `completedAt`, `error`;
  * - the delivery side: `cancelRequested`.
@@ -18,6 +18,12 @@ export const ItemHead = z.object({
   version: z.number().int().min(0),
   /** Highest attempt a producer has started. */
   claimedAttempt: z.number().int().min(0).default(0),
+  /**
+   * The producer's state of `claimedAttempt`: `running` while a producer holds it, `completed` once its
+   * `end` record is on the chunk stream (no resend may start another generation), `failed` once its
+   * final `error` record is (a resend may claim a new attempt). Null on rows written before claims had it.
+   */
+  claimState: z.enum(['running', 'completed', 'failed']).nullable().default(null),
   /** Epoch ms until which the claiming producer holds the generation; a stale lease may be taken over. */
   leaseUntil: z.number().optional(),
   /** Attempt whose text is stored (0 before the first chunk). */
