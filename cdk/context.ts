@@ -1,0 +1,398 @@
+import { loadConfig, ModelPrice } from '../shared/config.js';
+import { ENV } from '../shared/env.js';
+import type { StreamMappingProps } from './constructs/event-sources.js';
+
+/**
+ * The deployment's settings, read from CDK context (`cdk.json`, or `-c key=value` on the command
+ * line) and validated before any construct is created, so a bad value fails the synth at once with
+ * the value given and the values allowed. Nothing here is meant to be edited in code: change
+ * `cdk.json` or pass `-c`.
+ */
+
+/** A context value is missing, malformed or out of range. */
+export class ContextError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ContextError';
+  }
+}
+
+/** The settings of one Lambda event source mapping on a Kinesis stream. */
+export type StreamMappingSettings = StreamMappingProps;
+
+/** Memory and time of one group of functions. */
+export interface FunctionSettings {
+  readonly memorySizeMb: number;
+  readonly timeoutSeconds: number;
+}
+
+/** Thresholds of the CloudWatch alarms. */
+export interface AlarmSettings {
+  /** Period over which each alarm's metric is aggregated, in minutes. */
+  readonly periodMinutes: number;
+  /** Alarm when the generator's oldest unread work item is older than this. */
+  readonly inputIteratorAgeSeconds: number;
+  /** Alarm when the reassembler's oldest unread chunk record is older than this. */
+  readonly chunkIteratorAgeSeconds: number;
+  /** Alarm when at least this many dead letters wait in the queue. */
+  readonly deadLetterMessages: number;
+  /** Alarm when a function reports at least this many errors in a period. */
+  readonly functionErrors: number;
+  /** Alarm when Bedrock throttles at least this many invocations in a period. */
+  readonly bedrockThrottles: number;
+  /** Alarm when Kinesis throttles at least this many reads or writes in a period. */
+  readonly kinesisThrottles: number;
+  /** SNS topic the alarms notify; undefined means the alarms only show on the dashboard. */
+  readonly topicArn: string | undefined;
+}
+
+/** Every setting of the deployed system. */
+export interface StreamsSettings {
+  readonly stackName: string;
+  /** The model used when a work item names none (DEFAULT_MODEL_ID). */
+  readonly modelId: string;
+  /** Further models work items may name; the generator may invoke only these and `modelId`. */
+  readonly additionalModelIds: readonly string[];
+  /** Prices per 1,000 tokens merged over the built-in table (MODEL_PRICES); undefined keeps it. */
+  readonly modelPrices: Readonly<Record<string, ModelPrice>> | undefined;
+  /** Shards of the input stream; 0 means on-demand capacity. */
+  readonly inputShardCount: number;
+  /** Shards of the chunk stream; 0 means on-demand capacity. */
+  readonly chunkShardCount: number;
+  readonly streamRetentionHours: number;
+  readonly inputMapping: StreamMappingSettings;
+  readonly chunkMapping: StreamMappingSettings;
+  readonly generator: FunctionSettings & {
+    /** Concurrency reserved for (and capping) the generator; undefined leaves it unreserved. */
+    readonly reservedConcurrency: number | undefined;
+  };
+  readonly reassembler: FunctionSettings;
+  /** The query and WebSocket route functions. */
+  readonly api: FunctionSettings;
+  /** Steady-state requests per second of each API stage. */
+  readonly apiThrottleRatePerSecond: number;
+  /** Burst of requests each API stage accepts above the steady rate. */
+  readonly apiThrottleBurst: number;
+  /** Origins allowed to call the HTTP API from a browser. */
+  readonly corsAllowOrigins: readonly string[];
+  /** Handler limits for the generator (environment variable name → value); unset ones keep their defaults. */
+  readonly producerEnvironment: Readonly<Record<string, string>>;
+  /** Handler limits for delivery to viewers (environment variable name → value). */
+  readonly deliveryEnvironment: Readonly<Record<string, string>>;
+  readonly logRetentionDays: number;
+  readonly logLevel: LogLevel;
+  /** Whether stateful resources (streams, tables, queue, secret, logs) outlive the stack. */
+  readonly removalPolicy: 'retain' | 'destroy';
+  /** Whether the stack sets the account's API Gateway CloudWatch Logs role (WebSocket access logs need one). */
+  readonly apiGatewayCloudWatchRole: boolean;
+  readonly alarms: AlarmSettings;
+}
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Retention periods CloudWatch Logs accepts, in days. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/**
+ * Handler limits settable from context: context key → the environment variable the handlers read.
+ * Their ranges and defaults live in `shared/config.ts`, the one place the handlers validate them.
+ */
+export const PRODUCER_LIMITS = {
+  flushIntervalMs: ENV.flushIntervalMs,
+  flushMaxBytes: ENV.flushMaxBytes,
+  maxBufferedBytesPerGeneration: ENV.maxBufferedBytesPerGeneration,
+  maxConcurrentGenerations: ENV.maxConcurrentGenerations,
+  maxGenerationAttempts: ENV.maxGenerationAttempts,
+  modelRequestsPerMinute: ENV.modelRequestsPerMinute,
+  modelTokensPerMinute: ENV.modelTokensPerMinute,
+  defaultMaxTokens: ENV.defaultMaxTokens,
+  bedrockConnectTimeoutMs: ENV.bedrockConnectTimeoutMs,
+  bedrockReadTimeoutMs: ENV.bedrockReadTimeoutMs,
+  cancelPollIntervalMs: ENV.cancelPollIntervalMs,
+} as const;
+
+export const DELIVERY_LIMITS = {
+  fanoutConcurrency: ENV.fanoutConcurrency,
+  connectionTtlSeconds: ENV.connectionTtlSeconds,
+} as const;
+
+/** Default of every context key but the handler limits, whose defaults are the handlers' own. */
+export const CONTEXT_DEFAULTS = {
+  stackName: 'KinesisModelStreams',
+  modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+  additionalModelIds: [] as string[],
+  modelPrices: undefined,
+  inputShardCount: 0,
+  chunkShardCount: 0,
+  streamRetentionHours: 24,
+  // A generation takes seconds to minutes, so work items are read in small batches, and many
+  // batches per shard run at once to keep the model busy.
+  inputBatchSize: 20,
+  inputBatchingWindowSeconds: 1,
+  inputParallelizationFactor: 10,
+  inputRetryAttempts: 3,
+  inputMaxRecordAgeSeconds: 6 * 3600,
+  // Live text: no batching window (enhanced fan-out pushes records as they arrive); a batch holds
+  // many chunk records so each item's records in it cost one conditional write.
+  chunkBatchSize: 500,
+  chunkBatchingWindowSeconds: 0,
+  chunkParallelizationFactor: 4,
+  chunkRetryAttempts: 10,
+  chunkMaxRecordAgeSeconds: 6 * 3600,
+  generatorMemoryMb: 1024,
+  generatorTimeoutSeconds: 900,
+  generatorReservedConcurrency: undefined,
+  reassemblerMemoryMb: 1024,
+  reassemblerTimeoutSeconds: 120,
+  apiMemoryMb: 512,
+  apiTimeoutSeconds: 10,
+  apiThrottleRatePerSecond: 200,
+  apiThrottleBurst: 400,
+  corsAllowOrigins: ['*'] as string[],
+  logRetentionDays: 30,
+  logLevel: 'INFO',
+  removalPolicy: 'retain',
+  apiGatewayCloudWatchRole: true,
+  alarmPeriodMinutes: 5,
+  inputIteratorAgeAlarmSeconds: 300,
+  chunkIteratorAgeAlarmSeconds: 30,
+  deadLetterAlarmMessages: 1,
+  functionErrorsAlarmThreshold: 1,
+  bedrockThrottlesAlarmThreshold: 10,
+  kinesisThrottlesAlarmThreshold: 1,
+  alarmTopicArn: undefined,
+} as const;
+
+/** Every context key this app reads: the settings above and the handler limits. */
+export const CONTEXT_KEYS: readonly string[] = [
+  ...Object.keys(CONTEXT_DEFAULTS),
+  ...Object.keys(PRODUCER_LIMITS),
+  ...Object.keys(DELIVERY_LIMITS),
+];
+
+/** The longest a WebSocket route may run: API Gateway's integration timeout. */
+const API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS = 29;
+
+/**
+ * Reads and validates every setting. `context` is the app's whole context
+ * (`app.node.getAllContext()`); a key that looks like one of ours but is not known is refused, so
+ * a misspelt setting cannot be silently ignored.
+ */
+export function readSettings(context: Readonly<Record<string, unknown>>): StreamsSettings {
+  const known = new Set(CONTEXT_KEYS);
+  const unknown = Object.keys(context).filter((key) => /^[a-z][A-Za-z0-9]*$/.test(key) && !known.has(key));
+  if (unknown.length > 0) {
+    throw new ContextError(
+      `unknown context key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; ` +
+        `known keys: ${[...known].join(', ')}`,
+    );
+  }
+  const read = new ContextReader(context);
+
+  const mapping = (prefix: 'input' | 'chunk'): StreamMappingSettings => ({
+    batchSize: read.integer(`${prefix}BatchSize`, 1, 10_000),
+    maxBatchingWindowSeconds: read.integer(`${prefix}BatchingWindowSeconds`, 0, 300),
+    parallelizationFactor: read.integer(`${prefix}ParallelizationFactor`, 1, 10),
+    retryAttempts: read.integer(`${prefix}RetryAttempts`, 0, 10_000),
+    maxRecordAgeSeconds: read.integer(`${prefix}MaxRecordAgeSeconds`, 60, 604_800),
+  });
+
+  const producerEnvironment = read.handlerLimits(PRODUCER_LIMITS);
+  const deliveryEnvironment = read.handlerLimits(DELIVERY_LIMITS);
+
+  const generator = {
+    memorySizeMb: read.integer('generatorMemoryMb', 128, 10_240),
+    timeoutSeconds: read.integer('generatorTimeoutSeconds', 1, 900),
+    reservedConcurrency: read.optionalInteger('generatorReservedConcurrency', 1, 100_000),
+  };
+  // The generator streams a whole generation inside one invocation: it must outlive one silent
+  // model read, or every slow model response would time the function out mid-text.
+  const readTimeoutMs = loadConfig(producerEnvironment).producer.bedrockReadTimeoutMs;
+  if (generator.timeoutSeconds * 1000 <= readTimeoutMs) {
+    throw new ContextError(
+      `context "generatorTimeoutSeconds"=${generator.timeoutSeconds} must exceed the model read timeout ` +
+        `(bedrockReadTimeoutMs=${readTimeoutMs}): allowed ${Math.floor(readTimeoutMs / 1000) + 1} to 900`,
+    );
+  }
+
+  const stackName = read.string('stackName');
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) {
+    throw new ContextError(
+      `context "stackName"=${JSON.stringify(stackName)} is not valid: expected a letter then up to 127 letters, digits or hyphens`,
+    );
+  }
+
+  return {
+    stackName,
+    modelId: read.string('modelId'),
+    additionalModelIds: read.stringList('additionalModelIds'),
+    modelPrices: read.modelPrices('modelPrices'),
+    inputShardCount: read.integer('inputShardCount', 0, 10_000, ' (0 = on-demand)'),
+    chunkShardCount: read.integer('chunkShardCount', 0, 10_000, ' (0 = on-demand)'),
+    streamRetentionHours: read.integer('streamRetentionHours', 24, 8760),
+    inputMapping: mapping('input'),
+    chunkMapping: mapping('chunk'),
+    generator,
+    reassembler: {
+      memorySizeMb: read.integer('reassemblerMemoryMb', 128, 10_240),
+      timeoutSeconds: read.integer('reassemblerTimeoutSeconds', 1, 900),
+    },
+    api: {
+      memorySizeMb: read.integer('apiMemoryMb', 128, 10_240),
+      timeoutSeconds: read.integer('apiTimeoutSeconds', 1, API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS),
+    },
+    apiThrottleRatePerSecond: read.integer('apiThrottleRatePerSecond', 1, 1_000_000),
+    apiThrottleBurst: read.integer('apiThrottleBurst', 1, 1_000_000),
+    corsAllowOrigins: read.stringList('corsAllowOrigins'),
+    producerEnvironment,
+    deliveryEnvironment,
+    logRetentionDays: read.oneOf('logRetentionDays', LOG_RETENTION_DAYS, (v) => Number(v)),
+    logLevel: read.oneOf('logLevel', LOG_LEVELS, (v) => String(v).toUpperCase()),
+    removalPolicy: read.oneOf('removalPolicy', ['retain', 'destroy'] as const, (v) =>
+      String(v).toLowerCase(),
+    ),
+    apiGatewayCloudWatchRole: read.boolean('apiGatewayCloudWatchRole'),
+    alarms: {
+      periodMinutes: read.integer('alarmPeriodMinutes', 1, 60),
+      inputIteratorAgeSeconds: read.integer('inputIteratorAgeAlarmSeconds', 1, 604_800),
+      chunkIteratorAgeSeconds: read.integer('chunkIteratorAgeAlarmSeconds', 1, 604_800),
+      deadLetterMessages: read.integer('deadLetterAlarmMessages', 1, 1_000_000),
+      functionErrors: read.integer('functionErrorsAlarmThreshold', 1, 1_000_000),
+      bedrockThrottles: read.integer('bedrockThrottlesAlarmThreshold', 1, 1_000_000),
+      kinesisThrottles: read.integer('kinesisThrottlesAlarmThreshold', 1, 1_000_000),
+      topicArn: read.optionalSnsTopicArn('alarmTopicArn'),
+    },
+  };
+}
+
+type Key = keyof typeof CONTEXT_DEFAULTS;
+
+/** Typed access to context values, which arrive as JSON from cdk.json or as strings from `-c`. */
+class ContextReader {
+  constructor(private readonly context: Readonly<Record<string, unknown>>) {}
+
+  private raw(key: Key): unknown {
+    const value = this.context[key];
+    return value === undefined || value === null ? CONTEXT_DEFAULTS[key] : value;
+  }
+
+  private fail(key: string, value: unknown, expected: string): never {
+    throw new ContextError(`context "${key}"=${JSON.stringify(value)} is not valid: expected ${expected}`);
+  }
+
+  string(key: Key): string {
+    const value = this.raw(key);
+    if (typeof value !== 'string' || value.trim() === '') this.fail(key, value, 'a non-empty string');
+    return value.trim();
+  }
+
+  integer(key: Key, min: number, max: number, note = ''): number {
+    const value = this.raw(key);
+    const parsed = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+    if (typeof parsed !== 'number' || !Number.isInteger(parsed) || parsed < min || parsed > max) {
+      this.fail(key, value, `an integer from ${min} to ${max}${note}`);
+    }
+    return parsed;
+  }
+
+  optionalInteger(key: Key, min: number, max: number): number | undefined {
+    const value = this.raw(key);
+    if (value === undefined || value === '') return undefined;
+    return this.integer(key, min, max);
+  }
+
+  boolean(key: Key): boolean {
+    const value = this.raw(key);
+    if (value === true || value === 'true') return true;
+    if (value === false || value === 'false') return false;
+    return this.fail(key, value, 'true or false');
+  }
+
+  oneOf<T extends string | number>(
+    key: Key,
+    allowed: readonly T[],
+    normalize: (value: unknown) => unknown,
+  ): T {
+    const value = this.raw(key);
+    const normalized = normalize(value);
+    const match = allowed.find((a) => a === normalized);
+    if (match === undefined) this.fail(key, value, `one of ${allowed.join(', ')}`);
+    return match;
+  }
+
+  /** A JSON array of strings, or (from `-c`) a comma-separated list. */
+  stringList(key: Key): string[] {
+    const value = this.raw(key);
+    const list =
+      typeof value === 'string'
+        ? value.trim().startsWith('[')
+          ? parseJson(value)
+          : value
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+        : value;
+    if (!Array.isArray(list) || !list.every((s) => typeof s === 'string' && s.trim() !== '')) {
+      this.fail(key, value, 'a list of non-empty strings (a JSON array, or comma-separated)');
+    }
+    return list.map((s: string) => s.trim());
+  }
+
+  modelPrices(key: Key): Record<string, ModelPrice> | undefined {
+    const value = this.raw(key);
+    if (value === undefined) return undefined;
+    const object = typeof value === 'string' ? parseJson(value) : value;
+    const expected = 'an object of model id → { "inputPer1k": number ≥ 0, "outputPer1k": number ≥ 0 } (USD)';
+    if (typeof object !== 'object' || object === null || Array.isArray(object))
+      this.fail(key, value, expected);
+    const prices: Record<string, ModelPrice> = {};
+    for (const [modelId, price] of Object.entries(object)) {
+      const parsed = ModelPrice.safeParse(price);
+      if (!parsed.success) this.fail(`${key}.${modelId}`, price, expected);
+      prices[modelId] = parsed.data;
+    }
+    return prices;
+  }
+
+  optionalSnsTopicArn(key: Key): string | undefined {
+    const value = this.raw(key);
+    if (value === undefined || value === '') return undefined;
+    if (typeof value !== 'string' || !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/.test(value)) {
+      this.fail(key, value, 'an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)');
+    }
+    return value;
+  }
+
+  /**
+   * Handler limits as environment variables, each checked by the handlers' own configuration
+   * schema so the deployed functions can never start with a value they would refuse.
+   */
+  handlerLimits(keys: Readonly<Record<string, string>>): Record<string, string> {
+    const environment: Record<string, string> = {};
+    for (const [key, envName] of Object.entries(keys)) {
+      const value = this.context[key];
+      if (value === undefined || value === null || value === '') continue;
+      const text = String(value);
+      try {
+        loadConfig({ [envName]: text });
+      } catch (err) {
+        const reason =
+          err instanceof Error ? err.message.replace(/^invalid configuration: /, '') : String(err);
+        throw new ContextError(`context "${key}"=${JSON.stringify(value)} is not valid: ${reason}`);
+      }
+      environment[envName] = text;
+    }
+    return environment;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

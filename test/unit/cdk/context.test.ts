@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CONTEXT_DEFAULTS, ContextError, readSettings } from '../../../cdk/context.js';
+
+describe('readSettings', () => {
+  it('applies the documented defaults to an empty context', () => {
+    // Act
+    const settings = readSettings({});
+    // Assess
+    expect(settings.stackName).toBe('KinesisModelStreams');
+    expect(settings.modelId).toBe(CONTEXT_DEFAULTS.modelId);
+    expect(settings.inputShardCount).toBe(0);
+    expect(settings.chunkMapping).toEqual({
+      batchSize: 500,
+      maxBatchingWindowSeconds: 0,
+      parallelizationFactor: 4,
+      retryAttempts: 10,
+      maxRecordAgeSeconds: 21_600,
+    });
+    expect(settings.producerEnvironment).toEqual({});
+    expect(settings.generator.reservedConcurrency).toBeUndefined();
+    expect(settings.alarms.topicArn).toBeUndefined();
+  });
+
+  it('accepts every value of cdk.json as it is', () => {
+    const cdkJson = JSON.parse(readFileSync(new URL('../../../cdk.json', import.meta.url), 'utf8')) as {
+      context: Record<string, unknown>;
+    };
+    expect(() => readSettings(cdkJson.context)).not.toThrow();
+  });
+
+  it('parses the strings `-c key=value` gives', () => {
+    // Act
+    const settings = readSettings({
+      chunkShardCount: '4',
+      additionalModelIds: 'us.anthropic.claude-3-5-haiku-20241022-v1:0, amazon.nova-lite-v1:0',
+      corsAllowOrigins: '["https://dash.example.com"]',
+      apiGatewayCloudWatchRole: 'false',
+      logLevel: 'debug',
+      logRetentionDays: '90',
+      modelPrices: '{"amazon.nova-lite-v1:0":{"inputPer1k":0.1,"outputPer1k":0.2}}',
+    });
+    // Assess
+    expect(settings.chunkShardCount).toBe(4);
+    expect(settings.additionalModelIds).toEqual([
+      'us.anthropic.claude-3-5-haiku-20241022-v1:0',
+      'amazon.nova-lite-v1:0',
+    ]);
+    expect(settings.corsAllowOrigins).toEqual(['https://dash.example.com']);
+    expect(settings.apiGatewayCloudWatchRole).toBe(false);
+    expect(settings.logLevel).toBe('DEBUG');
+    expect(settings.logRetentionDays).toBe(90);
+    expect(settings.modelPrices).toEqual({ 'amazon.nova-lite-v1:0': { inputPer1k: 0.1, outputPer1k: 0.2 } });
+  });
+
+  it.each([
+    ['inputShardCount', -1, /"inputShardCount"=-1 .*integer from 0 to 10000 \(0 = on-demand\)/],
+    ['chunkParallelizationFactor', 11, /"chunkParallelizationFactor"=11 .*from 1 to 10/],
+    ['inputBatchingWindowSeconds', '0.5', /"inputBatchingWindowSeconds"="0.5" .*integer from 0 to 300/],
+    ['chunkMaxRecordAgeSeconds', 30, /"chunkMaxRecordAgeSeconds"=30 .*from 60 to 604800/],
+    ['apiTimeoutSeconds', 30, /"apiTimeoutSeconds"=30 .*from 1 to 29/],
+    ['logRetentionDays', 10, /"logRetentionDays"=10 .*one of 1, 3, 5, 7, 14, 30/],
+    ['removalPolicy', 'keep', /"removalPolicy"="keep" .*one of retain, destroy/],
+    ['apiGatewayCloudWatchRole', 'yes', /"apiGatewayCloudWatchRole"="yes" .*true or false/],
+    ['modelId', '', /"modelId"="" .*non-empty string/],
+    ['stackName', '1stack', /"stackName"="1stack" .*a letter then/],
+    ['alarmTopicArn', 'my-topic', /"alarmTopicArn"="my-topic" .*SNS topic ARN/],
+    ['modelPrices', { 'x.y': { inputPer1k: -1, outputPer1k: 0 } }, /"modelPrices.x.y"=.*inputPer1k/],
+    ['corsAllowOrigins', [1], /"corsAllowOrigins"=\[1\] .*list of non-empty strings/],
+  ])('refuses %s=%j, naming the value given and the values allowed', (key, value, message) => {
+    // Act
+    const attempt = () => readSettings({ [key]: value });
+    // Assess
+    expect(attempt).toThrow(ContextError);
+    expect(attempt).toThrow(message);
+  });
+
+  it('checks handler limits with the handlers’ own configuration schema', () => {
+    expect(readSettings({ flushIntervalMs: 20, fanoutConcurrency: '64' })).toMatchObject({
+      producerEnvironment: { FLUSH_INTERVAL_MS: '20' },
+      deliveryEnvironment: { FANOUT_CONCURRENCY: '64' },
+    });
+    expect(() => readSettings({ flushIntervalMs: 0 })).toThrow(
+      /"flushIntervalMs"=0 is not valid: FLUSH_INTERVAL_MS="0"/,
+    );
+    expect(() => readSettings({ connectionTtlSeconds: 'soon' })).toThrow(/"connectionTtlSeconds"="soon"/);
+  });
+
+  it('refuses a generator timeout that a silent model read would outlast', () => {
+    expect(() => readSettings({ generatorTimeoutSeconds: 60 })).toThrow(
+      /"generatorTimeoutSeconds"=60 must exceed the model read timeout \(bedrockReadTimeoutMs=60000\): allowed 61 to 900/,
+    );
+    expect(
+      readSettings({ generatorTimeoutSeconds: 60, bedrockReadTimeoutMs: 30_000 }).generator.timeoutSeconds,
+    ).toBe(60);
+  });
+
+  it('refuses a misspelt key instead of ignoring it', () => {
+    expect(() => readSettings({ chunkShards: 2 })).toThrow(
+      /unknown context key "chunkShards"; known keys: .*chunkShardCount/,
+    );
+    // Keys of the CDK itself are not ours to judge.
+    expect(() =>
+      readSettings({ 'aws:cdk:bundling-stacks': [], '@aws-cdk/core:newStyleStackSynthesis': true }),
+    ).not.toThrow();
+  });
+});
