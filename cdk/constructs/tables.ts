@@ -1,0 +1,105 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { TABLES, type TableSpec, TTL_ATTRIBUTE } from '../../shared/tables.js';
+
+export interface StreamsTablesProps {
+  /**
+   * What happens to the tables when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The items, item-text and connections tables, created from the same specification as the local
+ * stack's (`shared/tables.ts`): on demand, TTL on `expiresAt`, point-in-time recovery.
+ */
+export class StreamsTables extends Construct {
+  readonly items: dynamodb.ITable;
+  readonly text: dynamodb.ITable;
+  readonly connections: dynamodb.ITable;
+
+  constructor(scope: Construct, id: string, props: StreamsTablesProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.items = tableFromSpec(this, 'Items', TABLES.items, removalPolicy);
+    this.text = tableFromSpec(this, 'ItemText', TABLES.text, removalPolicy);
+    this.connections = tableFromSpec(this, 'Connections', TABLES.connections, removalPolicy);
+  }
+}
+
+function tableFromSpec(scope: Construct, id: string, spec: TableSpec, removalPolicy: RemovalPolicy) {
+  const key = (name: string) => ({ name, type: dynamodb.AttributeType.STRING });
+  const table = new dynamodb.Table(scope, id, {
+    partitionKey: key(spec.partitionKey),
+    sortKey: spec.sortKey ? key(spec.sortKey) : undefined,
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    timeToLiveAttribute: TTL_ATTRIBUTE,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    removalPolicy,
+  });
+  for (const index of spec.indexes ?? []) {
+    table.addGlobalSecondaryIndex({
+      indexName: index.name,
+      partitionKey: key(index.partitionKey),
+      sortKey: key(index.sortKey),
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+  }
+  return table;
+}
+
+/** What a function may do with a table. */
+export interface TableAccess {
+  /** GetItem, BatchGetItem, Query, ConditionCheckItem. */
+  readonly read?: boolean;
+  /** PutItem, UpdateItem, DeleteItem, BatchWriteItem. */
+  readonly write?: boolean;
+  /**
+   * Indexes the function may query, by name (requires `read`).
+   * @default - none
+   */
+  readonly indexes?: readonly string[];
+}
+
+const READ_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+];
+const WRITE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+];
+
+/**
+ * Grants item-level access to one table and, by name, to its indexes: no `Scan`, no table
+ * management, no stream reads, and no `index/*` wildcard, unlike the broader `grantReadData()`.
+ */
+export function grantTableAccess(
+  grantee: iam.IGrantable,
+  table: dynamodb.ITable,
+  access: TableAccess,
+): iam.Grant {
+  if (!access.read && !access.write) {
+    throw new Error(
+      `grantTableAccess: give read and/or write for table ${table.node.path}, got ${JSON.stringify(access)}`,
+    );
+  }
+  if (access.indexes?.length && !access.read) {
+    throw new Error(
+      `grantTableAccess: indexes ${access.indexes.join(', ')} of ${table.node.path} need read access`,
+    );
+  }
+  const actions = [...(access.read ? READ_ACTIONS : []), ...(access.write ? WRITE_ACTIONS : [])];
+  const resourceArns = [
+    table.tableArn,
+    ...(access.indexes ?? []).map((name) => `${table.tableArn}/index/${name}`),
+  ];
+  return iam.Grant.addToPrincipal({ grantee, actions, resourceArns });
+}
