@@ -1,0 +1,10 @@
+export { InjectedCrashError } from './lane.js';
+export { startEventSourceMapping } from './mapping.js';
+export type {
+  EventSourceMapping,
+  EventSourceMappingOptions,
+  EventSourceMappingStats,
+  KinesisBatchHandler,
+  StartingPosition,
+} from './options.js';
+export { InvalidBatchResponseError } from './outcome.js';
