@@ -8,7 +8,7 @@ import type { ResolvedModel } from './model-id.js';
 import type { Timing } from './timing.js';
 
 /** How a stream ended. */
-export type StreamOutcome = 'completed' | 'midStreamFailure' | 'truncated' | 'aborted' | 'stopped';
+export type StreamOutcome = 'completed' | 'midStreamFailure' | 'truncated' | 'aborted' | 'stopped' | 'failed';
 
 export interface StreamSessionOptions {
   readonly res: ServerResponse;
@@ -79,6 +79,17 @@ export class StreamSession {
     this.timer = undefined;
     this.immediate = undefined;
     if (this.over) return;
+    try {
+      this.writeDue();
+    } catch (err) {
+      // A fault of the stand-in itself: drop the connection so the client fails now instead of waiting.
+      console.error('bedrock stand-in: stream failed', err);
+      this.finish('failed');
+      this.o.res.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+
+  private writeDue(): void {
     const { shapes, source, model, fault, timing, res, receivedAt } = this.o;
     const plan = source.plan;
     const now = performance.now();
@@ -134,7 +145,7 @@ export class StreamSession {
     // Sleep a whole tick, or longer when the next token is further away than that.
     const nextDueAt = this.firstTokenAt + (this.sent * 1000) / timing.tokensPerSecond;
     this.schedule(Math.max(timing.tickMs, nextDueAt - now));
-  };
+  }
 
   private finish(outcome: StreamOutcome): void {
     if (this.over) return;
