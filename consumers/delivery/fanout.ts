@@ -1,6 +1,185 @@
-import type { UpdatePublisher } from '../../shared/delivery.js';
+import { defaultIfEmpty, from, lastValueFrom, mergeMap, toArray } from 'rxjs';
+import type { AwsClients } from '../../shared/aws-clients.js';
+import { type Config, required } from '../../shared/config.js';
+import type { ItemUpdate, UpdatePublisher } from '../../shared/delivery.js';
+import { ENV } from '../../shared/env.js';
+import { describe } from '../../shared/errors.js';
+import { type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
+import { createConnectionStore } from '../websocket/connection-store.js';
+import { updateFrames } from './framing.js';
+import { DEFAULT_POST_POLICY, type PostPolicy, postFrames } from './post.js';
 
-/** Placeholder publisher until live delivery lands: delivers nothing. */
-export function createFanout(_deps: unknown): UpdatePublisher {
-  return { publish: async () => {} };
+export interface FanoutDeps {
+  readonly config: Config;
+  readonly clients: Pick<AwsClients, 'dynamo' | 'management'>;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Retry and deadline of each delivery; default `DEFAULT_POST_POLICY`. */
+  readonly postPolicy?: PostPolicy;
+}
+
+/** Running totals since the publisher was created (what the local stack and benchmarks report). */
+export interface FanoutStats {
+  /** `publish` calls with at least one update. */
+  readonly batches: number;
+  readonly updates: number;
+  /** One per (connection, item) with something to send. */
+  readonly deliveries: number;
+  /** `PostToConnection` calls, retries included. */
+  readonly posts: number;
+  /** Frames that reached their connection. */
+  readonly framesSent: number;
+  /** Retries after a throttled or transient failure. */
+  readonly retries: number;
+  /** Deliveries given up (not counting gone connections). */
+  readonly failedDeliveries: number;
+  /** Connections found gone (410) and removed. */
+  readonly goneConnections: number;
+}
+
+/** An `UpdatePublisher` that also reports what it did. */
+export interface Fanout extends UpdatePublisher {
+  stats(): FanoutStats;
+}
+
+interface Delivery {
+  readonly connectionId: string;
+  readonly itemId: string;
+  readonly frames: readonly string[];
+}
+
+/**
+ * Pushes what each consumer batch applied to every viewer of the items, through the WebSocket
+ * management API (`config.endpoints.websocketManagement`, the stage's callback URL).
+ *
+ * Per `publish`: the every-item subscribers are looked up once, each item's subscribers once
+ * (key lookups); each subscriber of an item gets one delivery with that item's frames for the
+ * batch, in order (`reset`, one coalesced `delta`, `done` / `failed`). Deliveries run with
+ * `fanoutConcurrency` in flight; each is bounded by the post policy's deadline, so a slow or dead
+ * connection holds one slot for at most that long. A 410 removes the connection and its
+ * subscriptions and is never retried. `publish` never rejects: a viewer's failure must not fail
+ * the Kinesis batch (a viewer that missed a delta sees the gap in seqs and resubscribes).
+ */
+export function createFanout(deps: FanoutDeps): Fanout {
+  const { config, clients, logger, metrics } = deps;
+  const policy = deps.postPolicy ?? DEFAULT_POST_POLICY;
+  const concurrency = config.delivery.fanoutConcurrency;
+  const endpoint = required(config.endpoints.websocketManagement, ENV.websocketManagementEndpoint);
+  const management = clients.management(endpoint);
+  const store = createConnectionStore({
+    dynamo: clients.dynamo,
+    table: config.tables.connections,
+    ttlSeconds: config.delivery.connectionTtlSeconds,
+  });
+  const totals = {
+    batches: 0,
+    updates: 0,
+    deliveries: 0,
+    posts: 0,
+    framesSent: 0,
+    retries: 0,
+    failedDeliveries: 0,
+    goneConnections: 0,
+  };
+  const count = (name: keyof typeof totals, metric: string, value = 1) => {
+    totals[name] += value;
+    if (value > 0) metrics.addMetric(metric, MetricUnit.Count, value);
+  };
+
+  /** Subscribers of one item, or none when the lookup fails (its viewers resync on the next delta). */
+  const subscribersOf = async (itemId: string): Promise<string[]> => {
+    try {
+      return await store.subscribersOf({ itemId });
+    } catch (err) {
+      logger.error('subscriber lookup failed', { itemId, error: describe(err) });
+      return [];
+    }
+  };
+
+  const deliver = async (delivery: Delivery, gone: Set<string>): Promise<void> => {
+    if (gone.has(delivery.connectionId)) return;
+    let posted = 0;
+    const outcome = await postFrames(management, delivery.connectionId, delivery.frames, policy, {
+      onCall: () => {
+        posted++;
+        count('posts', 'PostToConnection');
+      },
+      onRetry: (connectionId, kind, delayMs) => {
+        count('retries', 'PostToConnectionRetries');
+        logger.debug('post retried', { connectionId, kind, delayMs });
+      },
+      onFailure: (connectionId, err) =>
+        logger.warn('delivery given up', { connectionId, itemId: delivery.itemId, error: describe(err) }),
+    });
+    if (outcome === 'sent') count('framesSent', 'FramesSent', delivery.frames.length);
+    else if (outcome === 'gone') gone.add(delivery.connectionId);
+    else count('failedDeliveries', 'FailedDeliveries');
+    logger.debug('delivered', { ...delivery, frames: delivery.frames.length, posted, outcome });
+  };
+
+  const publish = async (updates: readonly ItemUpdate[]): Promise<void> => {
+    if (updates.length === 0) return;
+    count('batches', 'FanoutBatches');
+    count('updates', 'FanoutUpdates', updates.length);
+    // Several updates of one item in a batch reach each viewer in one delivery, in order.
+    const framesByItem = new Map<string, string[]>();
+    for (const update of updates) {
+      const frames = framesByItem.get(update.itemId) ?? [];
+      frames.push(...updateFrames(update));
+      framesByItem.set(update.itemId, frames);
+    }
+    const everyItem = await store.subscribersOf('all').catch((err: unknown) => {
+      logger.error('every-item subscriber lookup failed', { error: describe(err) });
+      return [] as string[];
+    });
+    const lookups = await lastValueFrom(
+      from([...framesByItem.keys()]).pipe(
+        mergeMap(async (itemId) => ({ itemId, subscribers: await subscribersOf(itemId) }), concurrency),
+        toArray(),
+      ),
+    );
+    const deliveries: Delivery[] = lookups.flatMap(({ itemId, subscribers }) => {
+      const frames = framesByItem.get(itemId) ?? [];
+      if (frames.length === 0) return [];
+      return [...new Set([...subscribers, ...everyItem])].map((connectionId) => ({
+        connectionId,
+        itemId,
+        frames,
+      }));
+    });
+    count('deliveries', 'FanoutDeliveries', deliveries.length);
+
+    const gone = new Set<string>();
+    await lastValueFrom(
+      from(deliveries).pipe(
+        mergeMap((delivery) => deliver(delivery, gone), concurrency),
+        defaultIfEmpty(undefined),
+      ),
+    );
+    await lastValueFrom(
+      from([...gone]).pipe(
+        mergeMap(async (connectionId) => {
+          count('goneConnections', 'GoneConnections');
+          try {
+            await store.removeConnection(connectionId);
+          } catch (err) {
+            // Left to the next 410 or to TTL.
+            logger.warn('removing a gone connection failed', { connectionId, error: describe(err) });
+          }
+        }, concurrency),
+        defaultIfEmpty(undefined),
+      ),
+    );
+  };
+
+  return {
+    async publish(updates) {
+      try {
+        await publish(updates);
+      } catch (err) {
+        logger.error('fan-out failed', { error: describe(err), updates: updates.length });
+      }
+    },
+    stats: () => ({ ...totals }),
+  };
 }
