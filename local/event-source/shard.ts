@@ -94,7 +94,7 @@ export class ShardWorker {
 
   private highWater(): number {
     const { batchSize, parallelizationFactor } = this.context.options;
-    return Math.max(batchSize * parallelizationFactor * 2, 1_000);
+    return Math.max(batchSize * parallelizationFactor * 2, GET_RECORDS_LIMIT);
   }
 
   private async run(): Promise<void> {
