@@ -53,8 +53,9 @@ type BatchHandler = (
 
 /**
  * Feeds `records` (one shard, in order) to `handler` as the event source mapping does with
- * `ReportBatchItemFailures`: batches of the given sizes (cycled), and after a partial failure the
- * next batch starts at the lowest failed sequence number. Returns the number of invocations.
+ * `ReportBatchItemFailures`: batches of the given sizes (cycled); after a partial failure the next
+ * batch starts at the lowest failed sequence number, after a function error at the same batch.
+ * Returns the number of invocations.
  */
 export async function deliverLikeLambda(
   handler: BatchHandler,
@@ -71,7 +72,13 @@ export async function deliverLikeLambda(
     const size = sizes[invocations % sizes.length] ?? 100;
     const batch = records.slice(position, position + size);
     invocations += 1;
-    const { batchItemFailures } = await handler(kinesisEvent(batch));
+    let batchItemFailures: { itemIdentifier: string }[];
+    try {
+      ({ batchItemFailures } = await handler(kinesisEvent(batch)));
+    } catch {
+      // A function error (a crash): the whole batch is delivered again.
+      continue;
+    }
     if (batchItemFailures.length === 0) {
       position += batch.length;
       continue;
