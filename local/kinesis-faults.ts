@@ -4,7 +4,7 @@ import { sleep } from '../shared/retry.js';
 import { closeServer, listenOnLoopback } from './listen.js';
 
 /**
- * Faults the proxy injects into puts, changeable at run time. Rates are probabilities in [0, 1].
+ * Faults the proxy injects into puts and reads, changeable at run time. Rates are probabilities in [0, 1].
  * Only requests in Kinesis's JSON 1.1 protocol (what the JS SDK v3 sends) get faults; a body in
  * another encoding (the Java SDK's CBOR) is forwarded untouched and counted in `stats().untouched`.
  */
@@ -19,6 +19,14 @@ export interface KinesisFaults {
   readonly throttleRate: number;
   /** Stall each put this long before it is answered or forwarded. Default 0. */
   readonly delayMs: number;
+  /** Per GetRecords call: answered 400 `ProvisionedThroughputExceededException`. Default 0. */
+  readonly getRecordsThrottleRate: number;
+  /**
+   * Per GetRecords call: the iterator expires and stays expired (400 `ExpiredIteratorException`
+   * for every later use), so the reader must get a new one, as after Kinesis's 5-minute limit.
+   * Default 0.
+   */
+  readonly expiredIteratorRate: number;
 }
 
 /** What the proxy has seen and done since it started. */
@@ -37,6 +45,11 @@ export interface KinesisFaultStats {
   delayedCalls: number;
   /** Put calls in an encoding the proxy does not rewrite, forwarded as they came. */
   untouched: number;
+  getRecordsCalls: number;
+  /** GetRecords calls answered with a throttling error. */
+  getRecordsThrottled: number;
+  /** GetRecords calls answered `ExpiredIteratorException`. */
+  expiredIterators: number;
 }
 
 export interface KinesisFaultProxyOptions {
@@ -61,12 +74,25 @@ export interface KinesisFaultProxy {
   stop(): Promise<void>;
 }
 
-const NO_FAULTS: KinesisFaults = { putRecordsFailureRate: 0, throttleRate: 0, delayMs: 0 };
+const NO_FAULTS: KinesisFaults = {
+  putRecordsFailureRate: 0,
+  throttleRate: 0,
+  delayMs: 0,
+  getRecordsThrottleRate: 0,
+  expiredIteratorRate: 0,
+};
+/** Expired iterators remembered; older ones are forgotten past this many (they are never reused). */
+const MAX_EXPIRED_ITERATORS = 10_000;
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 const THROUGHPUT_ERROR = 'ProvisionedThroughputExceededException';
 
 function checkFaults(faults: Partial<KinesisFaults>): void {
-  for (const name of ['putRecordsFailureRate', 'throttleRate'] as const) {
+  for (const name of [
+    'putRecordsFailureRate',
+    'throttleRate',
+    'getRecordsThrottleRate',
+    'expiredIteratorRate',
+  ] as const) {
     const value = faults[name];
     if (value === undefined) continue;
     if (typeof value !== 'number' || !(value >= 0 && value <= 1))
@@ -141,7 +167,11 @@ export async function startKinesisFaultProxy(options: KinesisFaultProxyOptions):
     throttledCalls: 0,
     delayedCalls: 0,
     untouched: 0,
+    getRecordsCalls: 0,
+    getRecordsThrottled: 0,
+    expiredIterators: 0,
   };
+  const expired = new Set<string>();
   const stopping = new AbortController();
 
   const forward = (req: IncomingMessage, body: Buffer): Promise<Upstream> =>
@@ -236,11 +266,55 @@ export async function startKinesisFaultProxy(options: KinesisFaultProxyOptions):
     reply(res, 200, up.headers, body2);
   }
 
+  async function handleGetRecords(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    stats.getRecordsCalls++;
+    let iterator: unknown;
+    try {
+      iterator = (JSON.parse(body.toString('utf8')) as { ShardIterator?: unknown }).ShardIterator;
+    } catch {
+      iterator = undefined;
+    }
+    if (typeof iterator === 'string') {
+      if (faults.getRecordsThrottleRate > 0 && random() < faults.getRecordsThrottleRate) {
+        stats.getRecordsThrottled++;
+        return replyJson(
+          res,
+          400,
+          {
+            __type: THROUGHPUT_ERROR,
+            message: 'Rate exceeded for shard (injected by the local Kinesis fault proxy).',
+          },
+          { 'x-amzn-errortype': THROUGHPUT_ERROR },
+        );
+      }
+      if (
+        expired.has(iterator) ||
+        (faults.expiredIteratorRate > 0 && random() < faults.expiredIteratorRate)
+      ) {
+        if (expired.size >= MAX_EXPIRED_ITERATORS) expired.clear();
+        expired.add(iterator);
+        stats.expiredIterators++;
+        return replyJson(
+          res,
+          400,
+          {
+            __type: 'ExpiredIteratorException',
+            message: 'Iterator expired (injected by the local Kinesis fault proxy).',
+          },
+          { 'x-amzn-errortype': 'ExpiredIteratorException' },
+        );
+      }
+    }
+    const up = await forward(req, body);
+    return reply(res, up.status, up.headers, up.body);
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     stats.requests++;
     const body = await readBody(req);
     const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1];
     const isPut = operation === 'PutRecords' || operation === 'PutRecord';
+    if (operation === 'GetRecords') return handleGetRecords(req, res, body);
     if (!isPut) {
       const up = await forward(req, body);
       return reply(res, up.status, up.headers, up.body);

@@ -15,8 +15,9 @@ import {
   type EventSourceMappingOptions,
   startEventSourceMapping,
 } from '../../../local/event-source/index.js';
+import { startKinesisFaultProxy } from '../../../local/kinesis-faults.js';
 import { ensureStream } from '../../../local/resources.js';
-import { dataOf, kinesisClient, type PutRecord, putRecords, waitFor } from './kinesis-helpers.js';
+import { dataOf, kinesisClient, type PutRecord, putRecords, seeded, waitFor } from './kinesis-helpers.js';
 
 const IDLE = { timeoutMs: 15_000 };
 /** Short intervals so tests take milliseconds, not the seconds Lambda's own polling takes. */
@@ -537,6 +538,42 @@ describe('local event source mapping', () => {
     await mapping.idle(IDLE);
     // Assess
     for (const key of keys) expect(seen.get(key), key).toEqual(['before', 'after']);
+  });
+
+  it('reads on through throttled reads and expired iterators, losing and repeating nothing', async () => {
+    // Prepare
+    const proxy = await startKinesisFaultProxy({
+      target: kinesalite.endpoint,
+      faults: { getRecordsThrottleRate: 0.3, expiredIteratorRate: 0.3 },
+      random: seeded(11),
+    });
+    cleanups.push(() => proxy.stop());
+    // SDK retries off: the mapping's own handling of each error is what is under test.
+    const throughProxy = kinesisClient(proxy.endpoint, 1);
+    cleanups.push(async () => throughProxy.destroy());
+    const stream = await newStream();
+    const seen: string[] = [];
+    const mapping = start({
+      kinesis: throughProxy,
+      streamName: stream,
+      batchSize: 7,
+      handler: async (event) => {
+        seen.push(...dataOf(event));
+      },
+    });
+    // Act
+    const records = numbered(200);
+    for (let round = 0; round < 5; round++) {
+      await putRecords(kinesis, stream, records.slice(round * 40, (round + 1) * 40));
+      await mapping.idle(IDLE);
+    }
+    // Assess
+    expect(seen).toEqual(range(0, 200));
+    expect(proxy.stats().expiredIterators).toBeGreaterThan(0);
+    expect(proxy.stats().getRecordsThrottled).toBeGreaterThan(0);
+    expect(mapping.stats().readErrors).toBe(
+      proxy.stats().expiredIterators + proxy.stats().getRecordsThrottled,
+    );
   });
 
   it('rejects bad options at once, naming the value given and the values allowed', () => {

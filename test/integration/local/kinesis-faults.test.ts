@@ -1,4 +1,5 @@
 import {
+  ExpiredIteratorException,
   GetRecordsCommand,
   GetShardIteratorCommand,
   KinesisClient,
@@ -12,18 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startKinesis } from '../../../local/emulators.js';
 import { type KinesisFaultProxy, startKinesisFaultProxy } from '../../../local/kinesis-faults.js';
 import { ensureStream } from '../../../local/resources.js';
-
-/** A seeded generator, so which records fail is the same on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from './kinesis-helpers.js';
 
 const client = (endpoint: string, maxAttempts?: number) =>
   new KinesisClient({ region: 'us-east-1', endpoint, requestHandler: new NodeHttpHandler(), maxAttempts });
@@ -193,6 +183,53 @@ describe('Kinesis fault proxy', () => {
     expect(proxy.stats().delayedCalls).toBe(1);
     // Reads are not puts: they pass without delay.
     expect((await readAll(kinesis, name)).size).toBe(0);
+  });
+
+  it('throttles GetRecords with the typed SDK error', async () => {
+    const name = await nextStream();
+    proxy = await startKinesisFaultProxy({
+      target: kinesalite.endpoint,
+      faults: { getRecordsThrottleRate: 1 },
+    });
+    const kinesis = client(proxy.endpoint, 1);
+    const { ShardIterator } = await kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: name,
+        ShardId: 'shardId-000000000000',
+        ShardIteratorType: 'TRIM_HORIZON',
+      }),
+    );
+    await expect(kinesis.send(new GetRecordsCommand({ ShardIterator }))).rejects.toBeInstanceOf(
+      ProvisionedThroughputExceededException,
+    );
+    expect(proxy.stats().getRecordsThrottled).toBe(1);
+  });
+
+  it('expires an iterator for good, as Kinesis does, while a new iterator reads on', async () => {
+    const name = await nextStream();
+    proxy = await startKinesisFaultProxy({ target: kinesalite.endpoint, faults: { expiredIteratorRate: 1 } });
+    const kinesis = client(proxy.endpoint, 1);
+    const iterator = async () =>
+      (
+        await kinesis.send(
+          new GetShardIteratorCommand({
+            StreamName: name,
+            ShardId: 'shardId-000000000000',
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
+        )
+      ).ShardIterator;
+    const first = await iterator();
+    await expect(kinesis.send(new GetRecordsCommand({ ShardIterator: first }))).rejects.toBeInstanceOf(
+      ExpiredIteratorException,
+    );
+    proxy.setFaults({ expiredIteratorRate: 0 });
+    await expect(kinesis.send(new GetRecordsCommand({ ShardIterator: first }))).rejects.toBeInstanceOf(
+      ExpiredIteratorException,
+    );
+    const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: await iterator() }));
+    expect(page.Records).toEqual([]);
+    expect(proxy.stats().expiredIterators).toBe(2);
   });
 
   it('rejects out-of-range and unknown faults with the value given', async () => {
