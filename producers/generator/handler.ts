@@ -1,6 +1,42 @@
-import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { createAwsClients } from '../../shared/aws-clients.js';
+import { loadConfig } from '../../shared/config.js';
+import { sqsDeadLetterSink } from '../../shared/dead-letters.js';
+import { createLogger, createMetrics } from '../../shared/telemetry.js';
+import { createGeneratorHandler, type GeneratorHandler } from './generator.js';
 
-/** Input stream → Bedrock → chunk stream. */
-export async function handler(_event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
-  throw new Error('producer handler is not implemented yet');
+export {
+  createGeneratorHandler,
+  DEFAULT_TUNING,
+  type GeneratorDeps,
+  type GeneratorHandler,
+  type GeneratorTuning,
+  type InvocationContext,
+} from './generator.js';
+export type { GeneratorStats } from './stats.js';
+
+const FUNCTION_NAME = 'producer';
+let instance: GeneratorHandler | undefined;
+
+/** Configuration, clients, logger and metrics, built once per cold start (on the first event). */
+function build(): GeneratorHandler {
+  const config = loadConfig(process.env);
+  const clients = createAwsClients(config);
+  const logger = createLogger(FUNCTION_NAME);
+  return createGeneratorHandler({
+    config,
+    clients,
+    deadLetters: sqsDeadLetterSink(clients.sqs, config.deadLetterQueueUrl, logger),
+    logger,
+    metrics: createMetrics(FUNCTION_NAME),
+  });
+}
+
+/** Input stream → Bedrock → chunk stream (Lambda entry point, Kinesis event source mapping). */
+export async function handler(
+  event: KinesisStreamEvent,
+  context?: Context,
+): Promise<KinesisStreamBatchResponse> {
+  instance ??= build();
+  return instance(event, context);
 }

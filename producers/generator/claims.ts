@@ -1,0 +1,358 @@
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import type { WorkItem } from '../../shared/contracts/work-item.js';
+import { classifyAwsError } from '../../shared/errors.js';
+import { type ItemHead, readItemHead } from '../../shared/items.js';
+import { withRetry } from '../../shared/retry.js';
+
+/**
+ * What a delivery of a work item may do, given the item's head row:
+ * - `create`: no row yet — create it with attempt 1;
+ * - `reclaim`: the last claimed attempt failed for good — start a new attempt (status back to `queued`);
+ * - `takeover`: a producer claimed it and stopped renewing its lease (it crashed or timed out);
+ * - `held`: a producer holds an unexpired lease — it may be alive, or have just died;
+ * - `completed`: the item is done; a second generation must not start.
+ */
+export type ClaimDecision = 'create' | 'reclaim' | 'takeover' | 'held' | 'completed';
+
+/** Decides what a delivery may do with an item, from its head row (pure). */
+export function decideClaim(head: ItemHead | undefined, now: number): ClaimDecision {
+  if (!head) return 'create';
+  if (head.status === 'completed' || head.claimState === 'completed') return 'completed';
+  const leased = head.leaseUntil !== undefined && head.leaseUntil > now;
+  // A running lease wins over a `failed` status: the consumer may still be applying the final error
+  // of an older attempt while a newer one runs.
+  if (head.claimState !== 'failed' && leased) return 'held';
+  if (head.claimState === 'failed' || head.status === 'failed') return 'reclaim';
+  return 'takeover';
+}
+
+/** The outcome of trying to claim an item. */
+export type ClaimResult =
+  | {
+      readonly kind: 'claimed';
+      readonly attempt: number;
+      readonly decision: 'create' | 'reclaim' | 'takeover';
+    }
+  | { readonly kind: 'completed' }
+  /** Held under a lease that was renewed while we waited: another producer is running it. */
+  | { readonly kind: 'running' }
+  /** Held under a lease that would not expire within the time we may wait: try again later. */
+  | { readonly kind: 'deferred'; readonly leaseUntil: number };
+
+export interface ClaimStoreOptions {
+  readonly dynamo: DynamoDBDocumentClient;
+  readonly table: string;
+  /** How long a claim or renewal holds the item, in ms. */
+  readonly leaseMs: number;
+  readonly now: () => number;
+  /** Waits (abortable); tests may shorten it. */
+  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** Cancel flag and claimed attempt of a running item, as polled. */
+export interface HeadFlags {
+  readonly cancelRequested: boolean;
+  readonly claimedAttempt: number;
+}
+
+const Flags = z.object({
+  itemId: z.string(),
+  cancelRequested: z.boolean().optional(),
+  claimedAttempt: z.number().int().optional(),
+});
+
+/** Conditional conflicts (another writer got there first) re-read and decide again, this often. */
+const MAX_CLAIM_ROUNDS = 5;
+/** DynamoDB's BatchGetItem limit. */
+const BATCH_GET_KEYS = 100;
+
+const dynamoRetry = (what: string, signal?: AbortSignal) => ({
+  what,
+  maxAttempts: 4,
+  baseDelayMs: 50,
+  maxDelayMs: 1_000,
+  signal,
+});
+
+/**
+ * The producer's side of the items table: claiming an item (one generation per work item), fencing
+ * each new attempt, renewing the lease while generating, recording how the claim ended, and polling
+ * cancel flags. Every write is a single-item conditional write (no transactions, as in dynalite).
+ */
+export class ClaimStore {
+  constructor(private readonly o: ClaimStoreOptions) {}
+
+  /**
+   * Claims `item` for a new generation. Waits for a lease held by someone else to expire as long as
+   * `waitUntil` allows: a lease that is renewed meanwhile belongs to a live producer (`running`); one
+   * that runs out belonged to a dead one and is taken over. Throws when DynamoDB keeps failing.
+   */
+  async claim(
+    item: WorkItem,
+    modelId: string,
+    waitUntil: number,
+    signal?: AbortSignal,
+  ): Promise<ClaimResult> {
+    let watched: ItemHead | undefined;
+    for (let round = 1; ; round++) {
+      const head = await withRetry(
+        () => readItemHead(this.o.dynamo, { items: this.o.table, text: '' }, item.itemId),
+        dynamoRetry(`GetItem ${this.o.table}/${item.itemId}`, signal),
+      );
+      const now = this.o.now();
+      const decision = decideClaim(head, now);
+      if (decision === 'completed') return { kind: 'completed' };
+      if (decision === 'held' && head) {
+        if (
+          watched &&
+          (watched.leaseUntil !== head.leaseUntil || watched.claimedAttempt !== head.claimedAttempt)
+        )
+          return { kind: 'running' };
+        const leaseUntil = head.leaseUntil ?? now;
+        if (leaseUntil >= waitUntil) return { kind: 'deferred', leaseUntil };
+        watched = head;
+        await this.o.sleep(leaseUntil - now + 1, signal);
+        continue;
+      }
+      const attempt = (head?.claimedAttempt ?? 0) + 1;
+      const written = await this.write(item, modelId, decision, head, attempt, now, signal);
+      if (written)
+        return { kind: 'claimed', attempt, decision: decision as 'create' | 'reclaim' | 'takeover' };
+      if (round >= MAX_CLAIM_ROUNDS)
+        throw new Error(
+          `could not claim item ${item.itemId}: its head row changed under ${MAX_CLAIM_ROUNDS} claims in a row`,
+        );
+    }
+  }
+
+  private async write(
+    item: WorkItem,
+    modelId: string,
+    decision: ClaimDecision,
+    head: ItemHead | undefined,
+    attempt: number,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const { table, leaseMs } = this.o;
+    const leaseUntil = now + leaseMs;
+    let command: PutCommand | UpdateCommand;
+    if (decision === 'create' || !head) {
+      command = new PutCommand({
+        TableName: table,
+        Item: {
+          itemId: item.itemId,
+          status: 'queued',
+          version: 1,
+          claimedAttempt: attempt,
+          claimState: 'running',
+          leaseUntil,
+          attempt: 0,
+          nextSeq: 0,
+          text: '',
+          parts: 0,
+          held: 0,
+          modelId,
+          metadata: item.metadata ?? null,
+          usage: null,
+          costUsd: null,
+          createdAt: new Date(now).toISOString(),
+          firstTokenAt: null,
+          completedAt: null,
+          error: null,
+          cancelRequested: false,
+        },
+        ConditionExpression: 'attribute_not_exists(itemId)',
+      });
+    } else if (decision === 'reclaim') {
+      // A resend of a failed item is a new request: status back to queued (a status change, so the
+      // version moves), its model and metadata as sent now, and an earlier cancel no longer applies.
+      command = new UpdateCommand({
+        TableName: table,
+        Key: { itemId: item.itemId },
+        UpdateExpression:
+          'SET claimedAttempt = :attempt, claimState = :running, leaseUntil = :lease, #status = :queued, ' +
+          '#version = #version + :one, modelId = :model, metadata = :metadata, cancelRequested = :false',
+        ConditionExpression: `${seenClaim(head)} AND #version = :version`,
+        ExpressionAttributeNames: { '#status': 'status', '#version': 'version' },
+        ExpressionAttributeValues: {
+          ...seenClaimValues(head),
+          ':attempt': attempt,
+          ':running': 'running',
+          ':lease': leaseUntil,
+          ':queued': 'queued',
+          ':one': 1,
+          ':model': modelId,
+          ':metadata': item.metadata ?? null,
+          ':false': false,
+          ':version': head.version,
+        },
+      });
+    } else {
+      command = new UpdateCommand({
+        TableName: table,
+        Key: { itemId: item.itemId },
+        UpdateExpression: 'SET claimedAttempt = :attempt, claimState = :running, leaseUntil = :lease',
+        ConditionExpression: seenClaim(head),
+        ExpressionAttributeValues: {
+          ...seenClaimValues(head),
+          ':attempt': attempt,
+          ':running': 'running',
+          ':lease': leaseUntil,
+        },
+      });
+    }
+    return this.conditional(command, `claim of ${item.itemId}`, signal);
+  }
+
+  /**
+   * Moves the claim from attempt `from` to `to` (a new attempt after a failure), renewing the lease.
+   * False when another producer has claimed the item meanwhile: this one must stop.
+   */
+  fence(itemId: string, from: number, to: number, signal?: AbortSignal): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.o.table,
+        Key: { itemId },
+        UpdateExpression: 'SET claimedAttempt = :to, leaseUntil = :lease',
+        ConditionExpression: 'claimedAttempt = :from AND claimState = :running',
+        ExpressionAttributeValues: {
+          ':from': from,
+          ':to': to,
+          ':running': 'running',
+          ':lease': this.o.now() + this.o.leaseMs,
+        },
+      }),
+      `fence of ${itemId} attempt ${to}`,
+      signal,
+    );
+  }
+
+  /** Extends the lease of `attempt`. False when it is no longer the claimed attempt. */
+  renew(itemId: string, attempt: number, signal?: AbortSignal): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.o.table,
+        Key: { itemId },
+        UpdateExpression: 'SET leaseUntil = :lease',
+        ConditionExpression: 'claimedAttempt = :attempt AND claimState = :running',
+        ExpressionAttributeValues: {
+          ':attempt': attempt,
+          ':running': 'running',
+          ':lease': this.o.now() + this.o.leaseMs,
+        },
+      }),
+      `lease renewal of ${itemId}`,
+      signal,
+    );
+  }
+
+  /** Records that `attempt`'s last record is on the chunk stream: `completed` or finally `failed`. */
+  finish(itemId: string, attempt: number, state: 'completed' | 'failed'): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.o.table,
+        Key: { itemId },
+        UpdateExpression: 'SET claimState = :state REMOVE leaseUntil',
+        ConditionExpression: 'claimedAttempt = :attempt',
+        ExpressionAttributeValues: { ':attempt': attempt, ':state': state },
+      }),
+      `finish of ${itemId}`,
+    );
+  }
+
+  /**
+   * Gives up `attempt`'s lease without an ending (its records could not be written), so that the
+   * redelivery of the work item takes the item over at once instead of waiting for the lease.
+   */
+  release(itemId: string, attempt: number): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.o.table,
+        Key: { itemId },
+        UpdateExpression: 'SET leaseUntil = :expired',
+        ConditionExpression: 'claimedAttempt = :attempt AND claimState = :running',
+        ExpressionAttributeValues: { ':attempt': attempt, ':running': 'running', ':expired': 0 },
+      }),
+      `release of ${itemId}`,
+    );
+  }
+
+  /**
+   * Reads the cancel flag and claimed attempt of many items, 100 keys per BatchGetItem. Items left
+   * unprocessed by DynamoDB are simply missing from the result (the next poll reads them).
+   */
+  async flags(itemIds: readonly string[], signal?: AbortSignal): Promise<Map<string, HeadFlags>> {
+    const out = new Map<string, HeadFlags>();
+    for (let i = 0; i < itemIds.length; i += BATCH_GET_KEYS) {
+      const keys = itemIds.slice(i, i + BATCH_GET_KEYS).map((itemId) => ({ itemId }));
+      const response = await withRetry(
+        () =>
+          this.o.dynamo.send(
+            new BatchGetCommand({
+              RequestItems: {
+                [this.o.table]: {
+                  Keys: keys,
+                  ProjectionExpression: 'itemId, cancelRequested, claimedAttempt',
+                  ConsistentRead: true,
+                },
+              },
+            }),
+            { abortSignal: signal },
+          ),
+        dynamoRetry(`BatchGetItem ${this.o.table}`, signal),
+      );
+      for (const row of response.Responses?.[this.o.table] ?? []) {
+        const flags = Flags.parse(row);
+        out.set(flags.itemId, {
+          cancelRequested: flags.cancelRequested ?? false,
+          claimedAttempt: flags.claimedAttempt ?? 0,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Sends a conditional write: true when written, false when its condition failed. */
+  private async conditional(
+    command: PutCommand | UpdateCommand,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const send = () =>
+      command instanceof PutCommand
+        ? this.o.dynamo.send(command, { abortSignal: signal })
+        : this.o.dynamo.send(command, { abortSignal: signal });
+    try {
+      await withRetry(send, dynamoRetry(what, signal));
+      return true;
+    } catch (err) {
+      if (classifyAwsError(err) === 'conditional') return false;
+      throw err;
+    }
+  }
+}
+
+/** The condition that the claim fields are still as read. */
+function seenClaim(head: ItemHead): string {
+  const attempt =
+    head.claimedAttempt > 0
+      ? 'claimedAttempt = :seenAttempt'
+      : '(attribute_not_exists(claimedAttempt) OR claimedAttempt = :seenAttempt)';
+  const lease =
+    head.leaseUntil === undefined ? 'attribute_not_exists(leaseUntil)' : 'leaseUntil = :seenLease';
+  return `${attempt} AND ${lease}`;
+}
+
+function seenClaimValues(head: ItemHead): Record<string, unknown> {
+  return {
+    ':seenAttempt': head.claimedAttempt,
+    ...(head.leaseUntil === undefined ? {} : { ':seenLease': head.leaseUntil }),
+  };
+}
