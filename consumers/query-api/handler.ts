@@ -1,6 +1,27 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { createAwsClients } from '../../shared/aws-clients.js';
+import { loadConfig } from '../../shared/config.js';
+import { createLogger } from '../../shared/telemetry.js';
+import { createQueryApiHandler } from './api.js';
+
+export { createQueryApiHandler, type QueryApiDeps } from './api.js';
+
+type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+let instance: Handler | undefined;
+
+/** Dependencies are built once per cold start, on the first request. */
+function build(): Handler {
+  const config = loadConfig();
+  return createQueryApiHandler({
+    config,
+    clients: createAwsClients(config),
+    logger: createLogger('query-api'),
+  });
+}
 
 /** HTTP API: GET /items/{itemId}, GET /items. */
-export async function handler(_event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-  throw new Error('query API handler is not implemented yet');
+export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  instance ??= build();
+  return instance(event);
 }

@@ -1,0 +1,67 @@
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { ItemStatus, ItemSummary } from '../../shared/contracts/stored-item.js';
+import { ItemHead, toStoredItem } from '../../shared/items.js';
+import { withRetry } from '../../shared/retry.js';
+import { ITEMS_BY_STATUS_INDEX } from '../../shared/tables.js';
+
+/** Head attributes a summary needs: everything but the text, which can be tens of KB per row. */
+const SUMMARY_ATTRIBUTES = [
+  'itemId',
+  'status',
+  'version',
+  'attempt',
+  'modelId',
+  'metadata',
+  'usage',
+  'costUsd',
+  'createdAt',
+  'firstTokenAt',
+  'completedAt',
+  'error',
+] as const;
+
+/** Latest first: newest `createdAt`, then item id so that equal times have a stable order. */
+const latestFirst = (a: ItemSummary, b: ItemSummary) =>
+  a.createdAt === b.createdAt ? a.itemId.localeCompare(b.itemId) : a.createdAt < b.createdAt ? 1 : -1;
+
+/**
+ * The `limit` latest items of the given statuses, through the `byStatus` index (one Query per
+ * status, newest first, merged). The index is eventually consistent: an item that just changed
+ * status may show its previous one for a moment.
+ */
+export async function listItems(
+  dynamo: DynamoDBDocumentClient,
+  itemsTable: string,
+  statuses: readonly ItemStatus[],
+  limit: number,
+): Promise<ItemSummary[]> {
+  const names = Object.fromEntries(SUMMARY_ATTRIBUTES.map((name) => [`#${name}`, name]));
+  const pages = await Promise.all(
+    statuses.map((status) =>
+      withRetry(
+        () =>
+          dynamo.send(
+            new QueryCommand({
+              TableName: itemsTable,
+              IndexName: ITEMS_BY_STATUS_INDEX,
+              KeyConditionExpression: '#status = :status',
+              ExpressionAttributeNames: names,
+              ExpressionAttributeValues: { ':status': status },
+              ProjectionExpression: Object.keys(names).join(', '),
+              ScanIndexForward: false,
+              Limit: limit,
+            }),
+          ),
+        { what: `Query ${ITEMS_BY_STATUS_INDEX} of ${itemsTable}`, maxAttempts: 3 },
+      ),
+    ),
+  );
+  return pages
+    .flatMap((page) => page.Items ?? [])
+    .map((row) => {
+      const { text: _text, ...summary } = toStoredItem(ItemHead.parse(row), '');
+      return summary;
+    })
+    .sort(latestFirst)
+    .slice(0, limit);
+}
