@@ -1,0 +1,121 @@
+/**
+ * `npm start`: runs the whole system on loopback stand-ins until Ctrl-C.
+ *
+ *   npm start                  keep state in .local/, submit a few demo items
+ *   npm start -- --fresh       start empty
+ *   npm start -- --no-demo     submit nothing
+ *   npm start -- --data-dir D  keep state in D
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { faultsFromEnv } from './bedrock/index.js';
+import { runDemo } from './demo.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalStack } from './stack.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// Handlers count in process locally; CloudWatch EMF lines would only flood the terminal.
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+// The handlers' AWS clients must never pick up a real profile: every endpoint here is local.
+process.env.AWS_ACCESS_KEY_ID = LOCAL_CREDENTIALS.accessKeyId;
+process.env.AWS_SECRET_ACCESS_KEY = LOCAL_CREDENTIALS.secretAccessKey;
+process.env.AWS_REGION = LOCAL_REGION;
+delete process.env.AWS_PROFILE;
+delete process.env.AWS_SESSION_TOKEN;
+
+const { values } = parseArgs({
+  options: {
+    fresh: { type: 'boolean', default: false },
+    'no-demo': { type: 'boolean', default: false },
+    'data-dir': { type: 'string', default: '.local' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write('usage: npm start -- [--fresh] [--no-demo] [--data-dir DIR]\n');
+  process.exit(0);
+}
+
+const dataDir = resolve(values['data-dir']);
+const pidFile = join(dataDir, 'stack.pid');
+claimPidFile(pidFile, values.fresh);
+
+const started = Date.now();
+const stack = await startLocalStack({
+  dataDir,
+  fresh: values.fresh,
+  bedrock: { faults: faultsFromEnv(process.env) },
+}).catch((err: unknown) => {
+  rmSync(pidFile, { force: true });
+  throw err;
+});
+writeFileSync(pidFile, String(process.pid));
+
+const { info } = stack;
+process.stdout.write(
+  [
+    `local stack ready in ${Date.now() - started} ms (state in ${dataDir})`,
+    `  dashboard      ${info.dashboard.url}#token=${info.token}`,
+    `  HTTP API       ${info.http.url}/items   (Authorization: Bearer <token from ${stack.stackFile}>)`,
+    `  WebSocket      ${info.websocket.url}?token=<token>`,
+    `  Kinesis        ${info.kinesis.endpoint}  input stream "${info.kinesis.inputStream}"`,
+    `  DynamoDB       ${info.dynamodb.endpoint}`,
+    `  Bedrock        ${info.bedrock.endpoint}  (stand-in; control: ${info.bedrock.endpoint}/_control/faults)`,
+    `  dead letters   ${info.deadLetters.queueUrl}`,
+    `  stack file     ${stack.stackFile}`,
+    '',
+    '  submit:  npm run cli -- submit "Write a haiku about streams"',
+    '  watch:   npm run cli -- watch --all',
+    '',
+  ].join('\n'),
+);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write(`\n${signal}: stopping...\n`);
+  const timer = setTimeout(() => {
+    process.stderr.write('shutdown took longer than 10 s; exiting\n');
+    process.exit(1);
+  }, 10_000);
+  await stack.stop();
+  clearTimeout(timer);
+  rmSync(pidFile, { force: true });
+  process.stdout.write('stopped\n');
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+if (!values['no-demo']) {
+  await runDemo(stack, (line) => process.stdout.write(`${line}\n`)).catch((err: unknown) => {
+    process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  });
+}
+
+/**
+ * Refuses to start beside a running stack on the same data folder, and clears the pid file a
+ * crashed run left behind.
+ */
+function claimPidFile(file: string, fresh: boolean): void {
+  if (!existsSync(file)) return;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+    process.stderr.write(`a local stack is already running on ${dataDir} (pid ${pid}); stop it first\n`);
+    process.exit(1);
+  }
+  if (!fresh) process.stdout.write(`removing a stale pid file left by a stopped run (pid ${pid})\n`);
+  rmSync(file, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,290 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { createFanout } from '../consumers/delivery/fanout.js';
+import { createQueryApiHandler } from '../consumers/query-api/handler.js';
+import { createReassemblerHandler } from '../consumers/reassembler/handler.js';
+import { createWebSocketHandlers } from '../consumers/websocket/handler.js';
+import { createGeneratorHandler } from '../producers/generator/handler.js';
+import { issueToken } from '../shared/auth.js';
+import { type AwsClients, createAwsClients } from '../shared/aws-clients.js';
+import { type Config, loadConfig } from '../shared/config.js';
+import type { StackFile } from '../shared/contracts/stack-file.js';
+import { sqsDeadLetterSink } from '../shared/dead-letters.js';
+import { ENV } from '../shared/env.js';
+import { TABLES } from '../shared/tables.js';
+import { createLogger, createMetrics } from '../shared/telemetry.js';
+import { type BedrockStandIn, type BedrockStandInOptions, startBedrockStandIn } from './bedrock/index.js';
+import { startDeadLetterStore } from './dead-letters/index.js';
+import { startDynamo, startKinesis } from './emulators.js';
+import {
+  type EventSourceMapping,
+  type EventSourceMappingOptions,
+  startEventSourceMapping,
+} from './event-source/index.js';
+import { startHttpApi } from './http-api.js';
+import { type KinesisFaultProxy, startKinesisFaultProxy } from './kinesis-faults.js';
+import { ensureStream, ensureTable } from './resources.js';
+import { startTtlSweeper } from './ttl-sweeper.js';
+import { startWebSocketGateway } from './websocket-gateway.js';
+
+/** Fixed dummy credentials: every endpoint is a loopback stand-in. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+export const LOCAL_REGION = 'us-east-1';
+
+export interface LocalStackOptions {
+  /** Folder for persisted state, the stack file and the pid file. Default `.local`. */
+  readonly dataDir?: string;
+  /** Start empty: delete the data folder first. */
+  readonly fresh?: boolean;
+  /** Keep everything in memory (tests); nothing is written but the stack file. */
+  readonly inMemory?: boolean;
+  /** Model stand-in settings (timing, faults). */
+  readonly bedrock?: BedrockStandInOptions;
+  /** Extra configuration (environment variable name → value) for the handlers. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Overrides for the two event source mappings. */
+  readonly inputMapping?: Partial<EventSourceMappingOptions>;
+  readonly chunkMapping?: Partial<EventSourceMappingOptions>;
+  /** Put a fault-injecting proxy between the producer and the chunk stream. */
+  readonly chunkStreamFaults?: boolean;
+  /** Shards of the input and chunk streams on first creation. */
+  readonly inputShards?: number;
+  readonly chunkShards?: number;
+  /** Fixed ports (0 = any free port). */
+  readonly ports?: Partial<
+    Record<'kinesis' | 'dynamodb' | 'bedrock' | 'deadLetters' | 'http' | 'websocket', number>
+  >;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  /** What `.local/stack.json` holds. */
+  readonly info: StackFile;
+  /** The handlers' configuration and clients (what tests and tools use to look inside). */
+  readonly config: Config;
+  readonly clients: AwsClients;
+  readonly bedrock: BedrockStandIn;
+  /** Present when `chunkStreamFaults` was asked for. */
+  readonly chunkFaults: KinesisFaultProxy | undefined;
+  readonly mappings: { readonly input: EventSourceMapping; readonly chunks: EventSourceMapping };
+  /** Where `.local/stack.json` was written. */
+  readonly stackFile: string;
+  stop(): Promise<void>;
+}
+
+const INPUT_STREAM = 'work-items';
+const CHUNK_STREAM = 'chunks';
+const DEAD_LETTER_QUEUE = 'dead-letters';
+
+/**
+ * Starts every part of the system on loopback: Kinesis and DynamoDB emulators, the model and
+ * dead-letter stand-ins, the real handlers behind local event source mappings, the HTTP query API
+ * and the WebSocket gateway. Writes the stack file once everything is ready.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const dataDir = resolve(options.dataDir ?? '.local');
+  if (options.fresh) rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  const persist = (name: string) => (options.inMemory ? undefined : join(dataDir, name));
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    stops.length = 0;
+  };
+
+  try {
+    const [kinesis, dynamodb] = await Promise.all([
+      startKinesis({ path: persist('kinesis'), port: options.ports?.kinesis }),
+      startDynamo({ path: persist('dynamodb'), port: options.ports?.dynamodb }),
+    ]);
+    stops.push(kinesis.stop, dynamodb.stop);
+    const deadLetters = await startDeadLetterStore({
+      dir: persist('dead-letters'),
+      port: options.ports?.deadLetters,
+    });
+    stops.push(deadLetters.stop);
+    const bedrock = await startBedrockStandIn({ ...options.bedrock, port: options.ports?.bedrock });
+    stops.push(bedrock.stop);
+    const chunkFaults = options.chunkStreamFaults
+      ? await startKinesisFaultProxy({ target: kinesis.endpoint })
+      : undefined;
+    if (chunkFaults) stops.push(chunkFaults.stop);
+
+    const secret = authSecret(dataDir, options.inMemory === true);
+    const env: Record<string, string> = {
+      [ENV.region]: LOCAL_REGION,
+      [ENV.inputStream]: INPUT_STREAM,
+      [ENV.chunkStream]: CHUNK_STREAM,
+      [ENV.kinesisEndpoint]: chunkFaults?.endpoint ?? kinesis.endpoint,
+      [ENV.dynamodbEndpoint]: dynamodb.endpoint,
+      [ENV.bedrockEndpoint]: bedrock.endpoint,
+      [ENV.sqsEndpoint]: deadLetters.endpoint,
+      [ENV.deadLetterQueueUrl]: deadLetters.queueUrl(DEAD_LETTER_QUEUE),
+      [ENV.authSecret]: secret,
+      ...options.env,
+    };
+    const config = loadConfig(env);
+    const clients = createAwsClients(config);
+    const direct = {
+      kinesis: new KinesisClient({
+        region: LOCAL_REGION,
+        endpoint: kinesis.endpoint,
+        credentials: { ...LOCAL_CREDENTIALS },
+        requestHandler: new NodeHttpHandler(),
+      }),
+      dynamo: new DynamoDBClient({
+        region: LOCAL_REGION,
+        endpoint: dynamodb.endpoint,
+        credentials: { ...LOCAL_CREDENTIALS },
+      }),
+    };
+    await Promise.all([
+      ensureStream(direct.kinesis, config.inputStream, options.inputShards ?? 1),
+      ensureStream(direct.kinesis, config.chunkStream, options.chunkShards ?? 2),
+      ensureTable(direct.dynamo, config.tables.items, TABLES.items),
+      ensureTable(direct.dynamo, config.tables.text, TABLES.text),
+      ensureTable(direct.dynamo, config.tables.connections, TABLES.connections),
+      clients.sqs.send(new CreateQueueCommand({ QueueName: DEAD_LETTER_QUEUE })),
+    ]);
+
+    const logger = createLogger('local-stack');
+    const deps = (name: string) => ({
+      config,
+      clients,
+      logger: createLogger(name),
+      metrics: createMetrics(name),
+    });
+    const sink = (name: string) =>
+      sqsDeadLetterSink(clients.sqs, config.deadLetterQueueUrl, createLogger(name));
+
+    const websocketHandlers = createWebSocketHandlers(deps('websocket'));
+    const gateway = await startWebSocketGateway({
+      handlers: websocketHandlers,
+      port: options.ports?.websocket,
+    });
+    stops.push(gateway.stop);
+    // The handlers post to viewers through the gateway's management API, as they would in AWS.
+    const withManagement = loadConfig({
+      ...env,
+      [ENV.websocketManagementEndpoint]: gateway.managementEndpoint,
+    });
+    const deliveryClients = createAwsClients(withManagement);
+    const publisher = createFanout({ ...deps('fanout'), config: withManagement, clients: deliveryClients });
+
+    const producer = createGeneratorHandler({ ...deps('producer'), deadLetters: sink('producer') });
+    const consumer = createReassemblerHandler({
+      ...deps('consumer'),
+      deadLetters: sink('consumer'),
+      publisher,
+    });
+    const query = createQueryApiHandler(deps('query-api'));
+
+    const onFailure = (name: string) => async (letter: unknown) => {
+      await sink(name).send(letter as never);
+    };
+    const streamKinesis = direct.kinesis;
+    const input = startEventSourceMapping({
+      kinesis: streamKinesis,
+      streamName: config.inputStream,
+      functionName: 'producer',
+      handler: (event) => producer(event, lambdaContext()),
+      batchSize: 50,
+      parallelizationFactor: 10,
+      reportBatchItemFailures: true,
+      bisectBatchOnFunctionError: true,
+      maximumRetryAttempts: 5,
+      onFailure: onFailure('input-mapping'),
+      checkpointFile: persist('checkpoints-input.json'),
+      ...options.inputMapping,
+    });
+    stops.push(() => input.stop());
+    const chunks = startEventSourceMapping({
+      kinesis: streamKinesis,
+      streamName: config.chunkStream,
+      functionName: 'consumer',
+      handler: consumer,
+      batchSize: 500,
+      parallelizationFactor: 4,
+      reportBatchItemFailures: true,
+      bisectBatchOnFunctionError: true,
+      maximumRetryAttempts: 10,
+      onFailure: onFailure('chunk-mapping'),
+      checkpointFile: persist('checkpoints-chunks.json'),
+      ...options.chunkMapping,
+    });
+    stops.push(() => chunks.stop());
+
+    const http = await startHttpApi({ handler: query, port: options.ports?.http });
+    stops.push(http.stop);
+    const sweeper = startTtlSweeper({
+      dynamo: clients.dynamo,
+      tables: [config.tables.connections, config.tables.text],
+    });
+    stops.push(() => sweeper.stop());
+
+    const token = await issueToken(secret, 'local-dev', 30 * 24 * 3600);
+    const info: StackFile = {
+      region: LOCAL_REGION,
+      credentials: {
+        accessKeyId: LOCAL_CREDENTIALS.accessKeyId,
+        secretAccessKey: LOCAL_CREDENTIALS.secretAccessKey,
+      },
+      kinesis: {
+        endpoint: kinesis.endpoint,
+        inputStream: config.inputStream,
+        chunkStream: config.chunkStream,
+      },
+      dynamodb: { endpoint: dynamodb.endpoint, tables: { ...config.tables } },
+      bedrock: { endpoint: bedrock.endpoint, modelId: config.defaultModelId },
+      websocket: { url: gateway.url, managementEndpoint: gateway.managementEndpoint },
+      http: { url: http.url },
+      dashboard: { url: `${http.url}/dashboard/` },
+      deadLetters: { endpoint: deadLetters.endpoint, queueUrl: deadLetters.queueUrl(DEAD_LETTER_QUEUE) },
+      token,
+    };
+    const stackFile = join(dataDir, 'stack.json');
+    writeAtomically(stackFile, `${JSON.stringify(info, null, 2)}\n`);
+    stops.unshift(async () => rmSync(stackFile, { force: true }));
+    logger.debug('local stack ready', { info });
+
+    return {
+      info,
+      config,
+      clients,
+      bedrock,
+      chunkFaults,
+      mappings: { input, chunks },
+      stackFile,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** A Lambda-like context: the local mappings give each invocation Lambda's 15-minute maximum. */
+function lambdaContext(timeoutMs = 15 * 60 * 1000) {
+  const deadline = Date.now() + timeoutMs;
+  return { getRemainingTimeInMillis: () => deadline - Date.now() };
+}
+
+/** The HMAC secret of local tokens, kept in the data folder so tokens survive a restart. */
+function authSecret(dataDir: string, inMemory: boolean): string {
+  const file = join(dataDir, 'auth-secret');
+  if (!inMemory && existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(32).toString('hex');
+  if (!inMemory) writeAtomically(file, secret);
+  return secret;
+}
+
+function writeAtomically(file: string, content: string): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, content);
+  renameSync(temp, file);
+}

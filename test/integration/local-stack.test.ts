@@ -1,0 +1,88 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StackFile } from '../../shared/contracts/stack-file.js';
+import { StoredItem } from '../../shared/contracts/stored-item.js';
+import type { WorkItem } from '../../shared/contracts/work-item.js';
+import { readItem } from '../../shared/items.js';
+import { expectedText } from '../../local/expected-text.js';
+import { type LocalStack, startLocalStack } from '../../local/stack.js';
+import { waitFor } from '../support/wait.js';
+
+describe('the local stack', () => {
+  let dir: string;
+  let stack: LocalStack;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'stack-'));
+    stack = await startLocalStack({ dataDir: dir, bedrock: { timeToFirstTokenMs: 5, tokensPerSecond: 0 } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes a stack file that matches the contract', () => {
+    const file = StackFile.parse(JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')));
+    expect(file.kinesis.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(file.token).toBe(stack.info.token);
+  });
+
+  it('turns work items written to the input stream into completed items with the model text', async () => {
+    // Prepare: three families, one multi-message conversation
+    const items: WorkItem[] = [
+      { itemId: 'e2e-claude', prompt: 'Tell a story about rivers', maxTokens: 400 },
+      {
+        itemId: 'e2e-llama',
+        prompt: 'Summarize Kinesis',
+        modelId: 'meta.llama3-1-8b-instruct-v1:0',
+        maxTokens: 150,
+      },
+      {
+        itemId: 'e2e-nova',
+        system: 'Be brief.',
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Hello' },
+          { role: 'user', content: [{ type: 'text', text: 'Describe DynamoDB' }] },
+        ],
+        modelId: 'amazon.nova-lite-v1:0',
+        maxTokens: 200,
+      },
+    ];
+    // Act: write them as an upstream system would
+    await stack.clients.kinesis.send(
+      new PutRecordsCommand({
+        StreamName: stack.info.kinesis.inputStream,
+        Records: items.map((item) => ({
+          PartitionKey: item.itemId,
+          Data: Buffer.from(JSON.stringify(item)),
+        })),
+      }),
+    );
+    // Assess: each completes with exactly InvokeModel's text, through the HTTP API too
+    const defaults = {
+      modelId: stack.config.defaultModelId,
+      maxTokens: stack.config.producer.defaultMaxTokens,
+    };
+    for (const item of items) {
+      const stored = await waitFor(
+        async () => {
+          const found = await readItem(stack.clients.dynamo, stack.config.tables, item.itemId);
+          return found?.status === 'completed' || found?.status === 'failed' ? found : undefined;
+        },
+        { what: `${item.itemId} to finish`, timeoutMs: 30_000 },
+      );
+      const expected = await expectedText(stack.clients.bedrock, item, defaults);
+      expect(stored.status).toBe('completed');
+      expect(stored.text).toBe(expected);
+      const response = await fetch(`${stack.info.http.url}/items/${item.itemId}`, {
+        headers: { authorization: `Bearer ${stack.info.token}` },
+      });
+      expect(response.status).toBe(200);
+      expect(StoredItem.parse(await response.json()).text).toBe(expected);
+    }
+  });
+});
