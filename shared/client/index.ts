@@ -1,0 +1,23 @@
+/**
+ * The viewer client library (Node and browsers): `createStreamsClient` connects to the WebSocket
+ * API, resumes after reconnects and exposes each item's exact text as an RxJS Observable.
+ */
+export {
+  type ItemChange,
+  type ItemMessage,
+  ItemTracker,
+  type ItemView,
+  type TrackerResult,
+} from './item-tracker.js';
+export {
+  type ConnectionState,
+  createStreamsClient,
+  ItemFailedError,
+  type ReconnectOptions,
+  reconnectDelayMs,
+  type ServerError,
+  type StreamsClient,
+  type StreamsClientOptions,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './streams-client.js';

@@ -1,0 +1,348 @@
+import {
+  BehaviorSubject,
+  concat,
+  concatMap,
+  defer,
+  distinctUntilChanged,
+  EMPTY,
+  filter,
+  map,
+  type Observable,
+  of,
+  Subject,
+  takeWhile,
+  throwError,
+} from 'rxjs';
+import type { ErrorInfo } from '../contracts/chunk-record.js';
+import { type ClientMessage, ServerMessage } from '../contracts/websocket.js';
+import { type ItemChange, type ItemMessage, ItemTracker, type ItemView } from './item-tracker.js';
+
+/**
+ * The parts of a WebSocket the client uses: the browser's global `WebSocket` and the `ws`
+ * package's class both fit. Handlers are assigned, so their types are left to the implementation.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: unknown;
+  onmessage: unknown;
+  onclose: unknown;
+  onerror: unknown;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface ReconnectOptions {
+  /** Delay cap before the first reconnect, in ms. Default 250. */
+  readonly initialDelayMs?: number;
+  /** Largest delay cap, in ms. Default 10,000. */
+  readonly maxDelayMs?: number;
+  /** Reconnects in a row before giving up (state `closed`). Default: never give up. */
+  readonly maxAttempts?: number;
+}
+
+export interface StreamsClientOptions {
+  /** The WebSocket API's URL (`wss://…/{stage}`); the token is added as `?token=`. */
+  readonly url: string;
+  /** A token, or a function giving one (called again on every reconnect, so it can refresh). */
+  readonly token: string | (() => string | Promise<string>);
+  /** The WebSocket class. Default: the global `WebSocket` (browsers, Node 22+). In Node 20 pass `ws`. */
+  readonly WebSocket?: WebSocketConstructor;
+  readonly reconnect?: ReconnectOptions;
+  /** Source of jitter. Default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/** A rejected request or a server-side failure, as the server reported it. */
+export interface ServerError {
+  readonly message: string;
+  readonly itemId?: string;
+}
+
+/** An item's generation failed (`failed` message); carries the error and the text produced. */
+export class ItemFailedError extends Error {
+  readonly itemId: string;
+  readonly error: ErrorInfo;
+  readonly text: string;
+  constructor(view: ItemView) {
+    const error = view.error ?? { code: 'unknown', message: 'the generation failed', retryable: false };
+    super(`item ${view.itemId} failed: ${error.code}: ${error.message}`);
+    this.name = 'ItemFailedError';
+    this.itemId = view.itemId;
+    this.error = error;
+    this.text = view.text;
+  }
+}
+
+/** A live connection to the WebSocket API that keeps items' texts exact across reconnects. */
+export interface StreamsClient {
+  /** Connection state for UIs; replays the current state; completes once `closed`. */
+  readonly state$: Observable<ConnectionState>;
+  /** Every change to every tracked item. */
+  readonly changes$: Observable<ItemChange>;
+  /** Error replies from the server (bad requests, failed cancels). */
+  readonly errors$: Observable<ServerError>;
+  /** Watches an item (idempotent); resumed automatically after a reconnect. */
+  subscribe(itemId: string): void;
+  /** Watches every item (dashboards): items appear as their first message arrives. */
+  subscribeAll(): void;
+  unsubscribe(itemId: string): void;
+  unsubscribeAll(): void;
+  /** Asks the server to stop an item's generation; viewers then receive `failed` / `cancelled`. */
+  cancel(itemId: string): void;
+  /** The current view of an item, if known. */
+  view(itemId: string): ItemView | undefined;
+  /**
+   * An item's view now (if known) and after every change; completes after it completes or fails.
+   * Subscribes to the item.
+   */
+  item$(itemId: string): Observable<ItemView>;
+  /** An item's text so far, on every change; completes when it completes, errors with `ItemFailedError`. */
+  text$(itemId: string): Observable<string>;
+  /** Closes the connection for good. */
+  close(): void;
+}
+
+const OPEN = 1;
+
+/** Reconnect delay: exponential cap with "equal jitter" (never 0, so a refusing server is not hammered). */
+export function reconnectDelayMs(
+  retry: number,
+  options: ReconnectOptions = {},
+  random = Math.random,
+): number {
+  const initial = options.initialDelayMs ?? 250;
+  const cap = Math.min(options.maxDelayMs ?? 10_000, initial * 2 ** Math.max(0, retry - 1));
+  return Math.floor(cap / 2 + (random() * cap) / 2);
+}
+
+/**
+ * Connects to the WebSocket API and keeps it connected. Works in browsers and in Node (pass the
+ * `ws` class); imports nothing from Node.
+ *
+ * @example
+ * ```ts
+ * const client = createStreamsClient({ url, token, WebSocket });
+ * client.text$('item-1').subscribe({ next: (text) => render(text), error: (e) => show(e) });
+ * ```
+ */
+export function createStreamsClient(options: StreamsClientOptions): StreamsClient {
+  const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!Socket) throw new Error('no WebSocket class: pass options.WebSocket (in Node 20, the `ws` package)');
+  const random = options.random ?? Math.random;
+  const state$ = new BehaviorSubject<ConnectionState>('connecting');
+  const changes$ = new Subject<ItemChange>();
+  const errors$ = new Subject<ServerError>();
+  const trackers = new Map<string, ItemTracker>();
+  /** Items asked for by `subscribe` (as opposed to seen through the every-item subscription). */
+  const wanted = new Set<string>();
+  const outbox: ClientMessage[] = [];
+  let all = false;
+  let socket: WebSocketLike | undefined;
+  let retries = 0;
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const send = (message: ClientMessage) => {
+    if (socket?.readyState === OPEN) socket.send(JSON.stringify(message));
+    else if (message.action === 'cancel') outbox.push(message);
+    // Subscriptions are state: they are sent again on every open.
+  };
+
+  const emit = (changes: readonly ItemChange[]) => {
+    for (const change of changes) changes$.next(change);
+  };
+
+  const resubscribe = (tracker: ItemTracker) => {
+    if (socket?.readyState === OPEN) send(tracker.subscribeRequest());
+  };
+
+  const onItemMessage = (message: ItemMessage) => {
+    let tracker = trackers.get(message.itemId);
+    if (!tracker) {
+      if (!all) return;
+      tracker = new ItemTracker(message.itemId);
+      trackers.set(message.itemId, tracker);
+      if (!tracker.adopt(message)) {
+        // Joined mid-stream: the item's snapshot gives what came before.
+        tracker.receive(message);
+        resubscribe(tracker);
+        return;
+      }
+    }
+    const result = tracker.receive(message);
+    emit(result.changes);
+    if (result.resubscribe) resubscribe(tracker);
+  };
+
+  const onMessage = (data: unknown) => {
+    if (typeof data !== 'string') return;
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      errors$.next({ message: `unreadable message from the server: ${data.slice(0, 200)}` });
+      return;
+    }
+    const parsed = ServerMessage.safeParse(json);
+    if (!parsed.success) {
+      // API Gateway's own reply when an integration fails: {"message":"Internal server error",...}.
+      const message = (json as { message?: unknown } | null)?.message;
+      errors$.next({
+        message: typeof message === 'string' ? message : `unexpected message: ${data.slice(0, 200)}`,
+      });
+      return;
+    }
+    const message = parsed.data;
+    if (message.type === 'error') {
+      errors$.next(
+        message.itemId ? { message: message.message, itemId: message.itemId } : { message: message.message },
+      );
+      // A subscribe that failed on the server: ask again after a pause (the reply names the item).
+      const tracker = message.itemId ? trackers.get(message.itemId) : undefined;
+      if (tracker?.awaitingSnapshot) {
+        tracker.connectionLost();
+        setTimeout(() => resubscribe(tracker), reconnectDelayMs(1, options.reconnect, random));
+      }
+      return;
+    }
+    onItemMessage(message);
+  };
+
+  const onOpen = () => {
+    retries = 0;
+    state$.next('open');
+    if (all) send({ action: 'subscribe', all: true });
+    // Every item still changing is resumed from what it holds (or fetched whole).
+    for (const tracker of trackers.values()) if (!tracker.terminal) send(tracker.subscribeRequest());
+    for (const message of outbox.splice(0)) send(message);
+  };
+
+  const onClose = () => {
+    socket = undefined;
+    for (const tracker of trackers.values()) tracker.connectionLost();
+    if (closed) return;
+    retries++;
+    const limit = options.reconnect?.maxAttempts ?? Number.POSITIVE_INFINITY;
+    if (retries > limit) {
+      finish();
+      return;
+    }
+    state$.next('reconnecting');
+    timer = setTimeout(() => void connect(), reconnectDelayMs(retries, options.reconnect, random));
+  };
+
+  /** Closed for good (by `close()` or after the last reconnect attempt): every stream completes. */
+  const finish = () => {
+    closed = true;
+    if (timer) clearTimeout(timer);
+    state$.next('closed');
+    state$.complete();
+    changes$.complete();
+    errors$.complete();
+  };
+
+  const connect = async () => {
+    timer = undefined;
+    if (closed) return;
+    let token: string;
+    try {
+      token = typeof options.token === 'function' ? await options.token() : options.token;
+    } catch (err) {
+      errors$.next({ message: `no token: ${err instanceof Error ? err.message : String(err)}` });
+      onClose();
+      return;
+    }
+    if (closed) return;
+    const separator = options.url.includes('?') ? '&' : '?';
+    const ws = new Socket(`${options.url}${separator}token=${encodeURIComponent(token)}`);
+    socket = ws;
+    ws.onopen = () => {
+      if (socket === ws) onOpen();
+    };
+    ws.onmessage = (event: { data: unknown }) => {
+      if (socket === ws) onMessage(event.data);
+    };
+    ws.onclose = () => {
+      if (socket === ws) onClose();
+    };
+    // A failed handshake (401) or network error is followed by a close, handled there.
+    ws.onerror = () => {};
+  };
+
+  const item$ = (itemId: string): Observable<ItemView> => {
+    client.subscribe(itemId);
+    return defer(() => {
+      const now = trackers.get(itemId)?.view;
+      return concat(
+        now ? of(now) : EMPTY,
+        changes$.pipe(
+          filter((change) => change.view.itemId === itemId),
+          map((change) => change.view),
+        ),
+      );
+    }).pipe(takeWhile((view) => view.status !== 'completed' && view.status !== 'failed', true));
+  };
+
+  const client: StreamsClient = {
+    state$: state$.asObservable(),
+    changes$: changes$.asObservable(),
+    errors$: errors$.asObservable(),
+    subscribe(itemId) {
+      if (wanted.has(itemId)) return;
+      wanted.add(itemId);
+      let tracker = trackers.get(itemId);
+      if (!tracker) {
+        tracker = new ItemTracker(itemId);
+        trackers.set(itemId, tracker);
+      }
+      // One subscribe in flight per item, so the frames of two split snapshots never interleave.
+      if (!tracker.awaitingSnapshot && !tracker.terminal) resubscribe(tracker);
+    },
+    subscribeAll() {
+      if (all) return;
+      all = true;
+      send({ action: 'subscribe', all: true });
+    },
+    unsubscribe(itemId) {
+      wanted.delete(itemId);
+      trackers.delete(itemId);
+      send({ action: 'unsubscribe', itemId });
+    },
+    unsubscribeAll() {
+      if (!all) return;
+      all = false;
+      send({ action: 'unsubscribe', all: true });
+      for (const itemId of [...trackers.keys()]) if (!wanted.has(itemId)) trackers.delete(itemId);
+    },
+    cancel(itemId) {
+      send({ action: 'cancel', itemId });
+    },
+    view: (itemId) => trackers.get(itemId)?.view,
+    item$,
+    text$: (itemId) =>
+      item$(itemId).pipe(
+        concatMap((view) =>
+          view.status === 'failed'
+            ? concat(
+                of(view.text),
+                throwError(() => new ItemFailedError(view)),
+              )
+            : of(view.text),
+        ),
+        distinctUntilChanged(),
+      ),
+    close() {
+      if (closed) return;
+      const ws = socket;
+      socket = undefined;
+      ws?.close(1000, 'client closed');
+      finish();
+    },
+  };
+
+  void connect();
+  return client;
+}
