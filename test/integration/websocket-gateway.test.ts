@@ -35,8 +35,7 @@ describe('WebSocket routes behind the local gateway', () => {
       // Act
       const viewer = await world.connect();
       // Assess
-      const [id] = world.gateway.connectionIds().slice(-1);
-      const rows = await world.rows(`conn#${id}`);
+      const rows = await world.rows(`conn#${viewer.connectionId}`);
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ sk: 'connection', subject: 'viewer' });
       const nowSeconds = Date.now() / 1000;
@@ -134,7 +133,7 @@ describe('WebSocket routes behind the local gateway', () => {
     it('posts, describes and deletes a connection through the real SDK client', async () => {
       // Prepare
       const viewer = await world.connect();
-      const [id] = world.gateway.connectionIds().slice(-1);
+      const id = viewer.connectionId;
       const management = world.clients.management(world.gateway.managementEndpoint);
       // Act
       await management.send(
@@ -158,7 +157,7 @@ describe('WebSocket routes behind the local gateway', () => {
 
     it('answers 410 GoneException for a closed connection', async () => {
       const viewer = await world.connect();
-      const [id] = world.gateway.connectionIds().slice(-1);
+      const id = viewer.connectionId;
       await viewer.close();
       const management = world.clients.management(world.gateway.managementEndpoint);
       await expect(
@@ -171,7 +170,7 @@ describe('WebSocket routes behind the local gateway', () => {
     it('removes the connection and every subscription row', async () => {
       // Prepare
       const viewer = await world.connect();
-      const [id] = world.gateway.connectionIds().slice(-1);
+      const id = viewer.connectionId;
       viewer.send({ action: 'subscribe', itemId: 'disc-1' });
       viewer.send({ action: 'subscribe', all: true });
       await viewer.next('snapshot', (m) => m.itemId === 'disc-1');
@@ -190,7 +189,7 @@ describe('WebSocket routes behind the local gateway', () => {
 
     it('unsubscribe removes only that subscription', async () => {
       const viewer = await world.connect();
-      const [id] = world.gateway.connectionIds().slice(-1);
+      const id = viewer.connectionId;
       viewer.send({ action: 'subscribe', itemId: 'keep' });
       viewer.send({ action: 'subscribe', itemId: 'drop' });
       await viewer.next('snapshot', (m) => m.itemId === 'keep');

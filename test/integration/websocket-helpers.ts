@@ -56,6 +56,8 @@ export function within<T>(what: string, promise: Promise<T>, timeoutMs = 10_000)
 
 /** A `ws` viewer that records every message it receives. */
 export class Viewer {
+  /** The gateway's id of this connection (set by `DeliveryWorld.connect`). */
+  connectionId = '';
   readonly socket: WebSocket;
   readonly messages: ServerMessage[] = [];
   /** Raw byte size of every message received. */
@@ -239,8 +241,10 @@ export interface DeliveryWorld {
   readonly fanout: Fanout;
   readonly items: ItemWriter;
   readonly token: string;
-  /** A connected viewer (with `token`, or without any when `null`). */
+  /** A connected viewer (with `token`, or without any when `null`), knowing its connection id. */
   connect(token?: string | null): Promise<Viewer>;
+  /** Closes a viewer and waits until `$disconnect` has removed its rows. */
+  disconnect(viewer: Viewer): Promise<void>;
   /** Rows of the connections table under partition key `pk`. */
   rows(pk: string): Promise<Array<Record<string, unknown>>>;
   stop(): Promise<void>;
@@ -282,6 +286,7 @@ export async function startDeliveryWorld(
   const fanout = createFanout({ config: deliveryConfig, clients: deliveryClients, ...deps('fanout') });
   const token = await issueToken(SECRET, 'viewer', 3600);
   const viewers: Viewer[] = [];
+  let opening: Promise<unknown> = Promise.resolve();
   return {
     dynalite,
     config,
@@ -291,11 +296,32 @@ export async function startDeliveryWorld(
     fanout,
     items: new ItemWriter(clients.dynamo, config),
     token,
-    async connect(withToken = token) {
-      const viewer = new Viewer(withToken === null ? gateway.url : `${gateway.url}?token=${withToken}`);
-      viewers.push(viewer);
-      await viewer.opened;
-      return viewer;
+    connect(withToken = token) {
+      // One at a time, so the connection id that appears is this viewer's.
+      const next = opening.then(async () => {
+        const before = new Set(gateway.connectionIds());
+        const viewer = new Viewer(withToken === null ? gateway.url : `${gateway.url}?token=${withToken}`);
+        viewers.push(viewer);
+        await viewer.opened;
+        viewer.connectionId = gateway.connectionIds().find((id) => !before.has(id)) ?? '';
+        return viewer;
+      });
+      opening = next.catch(() => {});
+      return next;
+    },
+    async disconnect(viewer) {
+      await viewer.close();
+      await waitUntil(`the rows of ${viewer.connectionId} are removed`, async () => {
+        const { Items = [] } = await clients.dynamo.send(
+          new QueryCommand({
+            TableName: config.tables.connections,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': `conn#${viewer.connectionId}` },
+            ConsistentRead: true,
+          }),
+        );
+        return Items.length === 0;
+      });
     },
     async rows(pk) {
       const { Items = [] } = await clients.dynamo.send(

@@ -1,0 +1,247 @@
+import { filter, firstValueFrom, lastValueFrom, timeout, toArray } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import {
+  type ConnectionState,
+  createStreamsClient,
+  ItemFailedError,
+  type StreamsClient,
+  type WebSocketConstructor,
+} from '../../shared/client/index.js';
+import { readItem } from '../../shared/items.js';
+import { type DeliveryWorld, startDeliveryWorld, waitUntil } from './websocket-helpers.js';
+import { runDeliveryScenario } from './websocket-scenario.js';
+
+/** `ws` that keeps every socket and every text message it received, for a test to inspect and cut. */
+function recordingSocket() {
+  const sockets: WebSocket[] = [];
+  const received: Array<Record<string, unknown>> = [];
+  class RecordingSocket extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      sockets.push(this);
+      this.on('message', (data: Buffer) => received.push(JSON.parse(data.toString('utf8'))));
+    }
+  }
+  return { RecordingSocket, sockets, received, last: () => sockets.at(-1)! };
+}
+
+const FAST_RECONNECT = { initialDelayMs: 10, maxDelayMs: 50 };
+
+describe('client library against the local gateway', () => {
+  let world: DeliveryWorld;
+  const clients: StreamsClient[] = [];
+  let sequence = 0;
+  const newItem = async () => {
+    const itemId = `client-${++sequence}`;
+    await world.items.create(itemId);
+    return itemId;
+  };
+  const client = (WebSocketClass: WebSocketConstructor = WebSocket, token: string = world.token) => {
+    const c = createStreamsClient({
+      url: world.gateway.url,
+      token,
+      WebSocket: WebSocketClass,
+      reconnect: FAST_RECONNECT,
+    });
+    clients.push(c);
+    return c;
+  };
+  const opened = (c: StreamsClient) =>
+    firstValueFrom(
+      c.state$.pipe(
+        filter((s) => s === 'open'),
+        timeout(10_000),
+      ),
+    );
+  const publish = async (itemId: string, texts: string[], end = false) =>
+    world.fanout.publish([
+      await world.items.apply(itemId, {
+        texts,
+        ...(end ? { end: { usage: { inputTokens: 1, outputTokens: 2 } } } : {}),
+      }),
+    ]);
+  const stored = async (itemId: string) => (await readItem(world.dynamo, world.config.tables, itemId))?.text;
+
+  beforeAll(async () => {
+    world = await startDeliveryWorld();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await world?.stop();
+  });
+
+  it('text$ streams an item to its end and completes with exactly the stored text', async () => {
+    const itemId = await newItem();
+    const viewer = client();
+    const texts = lastValueFrom(viewer.text$(itemId).pipe(toArray(), timeout(10_000)));
+    await opened(viewer);
+    await waitUntil('the snapshot arrived', () => viewer.view(itemId) !== undefined);
+    await publish(itemId, ['Hello', ', ']);
+    await publish(itemId, ['wörld 😀'], true);
+    const seen = await texts;
+    expect(seen.at(-1)).toBe('Hello, wörld 😀');
+    expect(seen.at(-1)).toBe(await stored(itemId));
+    expect(viewer.view(itemId)).toMatchObject({
+      status: 'completed',
+      usage: { inputTokens: 1, outputTokens: 2 },
+    });
+  });
+
+  it('resumes after a dropped connection with only the missing text, and ends exact', async () => {
+    // Prepare
+    const itemId = await newItem();
+    const socket = recordingSocket();
+    const viewer = client(socket.RecordingSocket);
+    viewer.subscribe(itemId);
+    await opened(viewer);
+    await publish(itemId, ['one ', 'two ']);
+    await waitUntil('two deltas are in', () => viewer.view(itemId)?.text === 'one two ');
+    // Act: the connection drops; batches are applied meanwhile; the client reconnects and resumes.
+    socket.last().terminate();
+    await firstValueFrom(viewer.state$.pipe(filter((s) => s === 'reconnecting')));
+    await publish(itemId, ['three ']);
+    await publish(itemId, ['four'], true);
+    await firstValueFrom(
+      viewer.item$(itemId).pipe(
+        filter((v) => v.status === 'completed'),
+        timeout(10_000),
+      ),
+    );
+    // Assess
+    expect(viewer.view(itemId)?.text).toBe(await stored(itemId));
+    const resumed = socket.received.filter((m) => m.type === 'snapshot' && m.offset !== undefined);
+    expect(resumed).toEqual([
+      {
+        type: 'snapshot',
+        itemId,
+        attempt: 1,
+        seq: 5,
+        status: 'completed',
+        offset: 8,
+        text: 'three four',
+        usage: { inputTokens: 1, outputTokens: 2 },
+      },
+    ]);
+  });
+
+  it('recovers a connection the gateway dropped without $disconnect', async () => {
+    const itemId = await newItem();
+    const viewer = client();
+    viewer.subscribe(itemId);
+    await opened(viewer);
+    await waitUntil('subscribed', () => viewer.view(itemId) !== undefined);
+    const connectionId = world.gateway.connectionIds().at(-1)!;
+    await world.gateway.dropConnection(connectionId, { notify: false });
+    await publish(itemId, ['during the outage ']);
+    await publish(itemId, ['and after'], true);
+    const final = await firstValueFrom(
+      viewer.item$(itemId).pipe(
+        filter((v) => v.status === 'completed'),
+        timeout(10_000),
+      ),
+    );
+    expect(final.text).toBe('during the outage and after');
+    expect(await world.rows(`conn#${connectionId}`)).toEqual([]);
+  });
+
+  it('fills a missed delta by resubscribing when the next one shows a gap', async () => {
+    const itemId = await newItem();
+    const viewer = client();
+    viewer.subscribe(itemId);
+    await opened(viewer);
+    await waitUntil('subscribed', () => viewer.view(itemId) !== undefined);
+    // A batch applied but never published (as when every retry of a post failed).
+    await world.items.apply(itemId, { texts: ['lost '] });
+    await publish(itemId, ['found'], true);
+    const final = await firstValueFrom(
+      viewer.item$(itemId).pipe(
+        filter((v) => v.status === 'completed'),
+        timeout(10_000),
+      ),
+    );
+    expect(final.text).toBe('lost found');
+  });
+
+  it('subscribe-all receives every item, from its start or by its snapshot when joined mid-stream', async () => {
+    const [early, late] = [await newItem(), await newItem()];
+    await publish(late, ['before the dashboard ']);
+    const dashboard = client();
+    dashboard.subscribeAll();
+    await opened(dashboard);
+    await waitUntil(
+      'the every-item subscription is stored',
+      async () => (await world.rows('subs#*')).length > 0,
+    );
+    await publish(early, ['from the start'], true);
+    await publish(late, ['after it'], true);
+    await waitUntil('both items completed on the dashboard', () =>
+      [early, late].every((id) => dashboard.view(id)?.status === 'completed'),
+    );
+    expect(dashboard.view(early)?.text).toBe('from the start');
+    expect(dashboard.view(late)?.text).toBe('before the dashboard after it');
+  });
+
+  it('cancel marks the item; the failed that follows errors text$ with the code', async () => {
+    const itemId = await newItem();
+    await publish(itemId, ['partial ']);
+    const viewer = client();
+    // Settled at once, so the failure is observed where it happens.
+    const failure = lastValueFrom(viewer.text$(itemId).pipe(timeout(10_000))).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await opened(viewer);
+    viewer.cancel(itemId);
+    await waitUntil(
+      'the flag is set',
+      async () => (await world.items.head(itemId))?.cancelRequested === true,
+    );
+    // The producer sees the flag and ends the attempt with an error record `cancelled`.
+    const error = { code: 'cancelled', message: 'cancelled by a viewer', retryable: false };
+    await world.fanout.publish([
+      await world.items.apply(itemId, { texts: ['last words'], error: { error, final: true } }),
+    ]);
+    expect(await failure).toBeInstanceOf(ItemFailedError);
+    expect(await failure).toMatchObject({ itemId, error, text: 'partial last words' });
+  });
+
+  it('a cancel the server refuses comes back on errors$ with the item', async () => {
+    const viewer = client();
+    const reply = firstValueFrom(viewer.errors$.pipe(timeout(10_000)));
+    viewer.cancel('no-such-item');
+    expect(await reply).toEqual({
+      itemId: 'no-such-item',
+      message: 'cannot cancel no-such-item: no such item',
+    });
+  });
+
+  it('reports connection states and gives up after maxAttempts when the token is refused', async () => {
+    const refused = createStreamsClient({
+      url: world.gateway.url,
+      token: 'not-a-token',
+      WebSocket,
+      reconnect: { initialDelayMs: 5, maxDelayMs: 10, maxAttempts: 2 },
+    });
+    const states = await lastValueFrom(refused.state$.pipe(toArray(), timeout(10_000)));
+    expect(states).toEqual<ConnectionState[]>(['connecting', 'reconnecting', 'reconnecting', 'closed']);
+  });
+
+  it('many viewers joining, dropping and resuming all end with exactly the stored text', async () => {
+    const full = process.env.DELIVERY_SCENARIO === 'full';
+    const result = await runDeliveryScenario(world, {
+      items: full ? 50 : 8,
+      viewersPerItem: full ? 20 : 5,
+      dashboards: 2,
+      batchesPerItem: full ? 25 : 10,
+      recordsPerBatch: 4,
+      tokensPerRecord: 10,
+      stagger: full ? 0.5 : 1,
+      dropsPerRound: full ? 6 : 2,
+      seed: 7,
+    });
+    if (full || process.env.DELIVERY_SCENARIO_REPORT) console.log(JSON.stringify(result, null, 2));
+    expect(result.mismatches).toEqual([]);
+    expect(result.reconnects).toBeGreaterThan(0);
+  });
+});
