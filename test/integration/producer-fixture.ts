@@ -3,7 +3,7 @@
  * and the Bedrock stand-in, with the real AWS SDK v3 clients. Each `handler()` gets a fresh chunk
  * stream and items table, so tests do not see each other's records.
  */
-import { InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
+import { InvokeModelCommand, InvokeModelWithResponseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   GetRecordsCommand,
@@ -48,6 +48,8 @@ export class RecordingDeadLetters implements DeadLetterSink {
 
 export interface ProducerUnderTest {
   readonly handler: GeneratorHandler;
+  /** Another producer (its own handler and counters) on the same chunk stream and items table. */
+  sibling(): ProducerUnderTest;
   readonly config: Config;
   readonly clients: AwsClients;
   readonly deadLetters: RecordingDeadLetters;
@@ -113,18 +115,26 @@ export class ProducerFixture {
       ensureStream(this.kinesis, config.chunkStream, options.chunkShards ?? 2),
       ensureTable(this.rawDynamo, config.tables.items, TABLES.items),
     ]);
+    return this.producer(config, tuning);
+  }
+
+  private producer(config: Config, tuning: Partial<GeneratorTuning>): ProducerUnderTest {
     const clients = createAwsClients(config);
     const deadLetters = new RecordingDeadLetters();
     const handler = createGeneratorHandler({
       config,
       clients,
       deadLetters,
-      logger: new Logger({ serviceName: 'producer-test', logLevel: (process.env.TEST_LOG_LEVEL ?? 'SILENT') as 'SILENT' }),
+      logger: new Logger({
+        serviceName: 'producer-test',
+        logLevel: (process.env.TEST_LOG_LEVEL ?? 'SILENT') as 'SILENT',
+      }),
       metrics: createMetrics('producer-test'),
-      tuning: { renewEveryMs: 500, leaseMs: 2_000, ...tuning },
+      tuning: { renewEveryMs: 300, leaseMs: 1_500, ...tuning },
     });
     return {
       handler,
+      sibling: () => this.producer(config, tuning),
       config,
       clients,
       deadLetters,
@@ -199,6 +209,24 @@ export class ProducerFixture {
     return text;
   }
 
+  /** Opens a response stream for `item` as the producer would, and reads it to its end (or failure). */
+  async streamOnce(item: WorkItem, config: Config): Promise<void> {
+    const model = resolveModel(item.modelId ?? config.defaultModelId);
+    const body = adapterFor(model.family).requestBody(item, {
+      maxTokens: item.maxTokens ?? config.producer.defaultMaxTokens,
+    });
+    const response = await createAwsClients(config).bedrock.send(
+      new InvokeModelWithResponseStreamCommand({
+        modelId: model.requested,
+        contentType: 'application/json',
+        body: new TextEncoder().encode(JSON.stringify(body)),
+      }),
+    );
+    for await (const _ of response.body ?? []) {
+      // drained
+    }
+  }
+
   async stop(): Promise<void> {
     this.kinesis.destroy();
     this.rawDynamo.destroy();
@@ -225,4 +253,17 @@ export function checkAttempt(records: readonly ChunkRecord[]): { text: string; e
   expect(ending.type).not.toBe('delta');
   const text = records.map((r) => (r.type === 'delta' ? r.text : '')).join('');
   return { text, ending };
+}
+
+/** Resolves once `check` holds; fails with `what` after `timeoutMs`. */
+export async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

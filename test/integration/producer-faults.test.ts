@@ -1,0 +1,253 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ChunkRecord, WorkItem } from '../../shared/contracts/index.js';
+import { WorkItemShard } from '../factories/work-item-events.js';
+import { attemptOf, checkAttempt, ProducerFixture } from './producer-fixture.js';
+
+/** Short pauses, so retries take milliseconds. */
+const FAST_RETRIES = {
+  openRetry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 },
+  attemptBackoff: { maxAttempts: 1, baseDelayMs: 5, maxDelayMs: 20 },
+  putRetry: { maxAttempts: 30, baseDelayMs: 5, maxDelayMs: 50 },
+};
+
+const errorOf = (record: ChunkRecord | undefined) => {
+  if (record?.type !== 'error') throw new Error(`expected an error record, got ${JSON.stringify(record)}`);
+  return record;
+};
+
+describe('producer under injected faults', () => {
+  let fixture: ProducerFixture;
+  beforeAll(async () => {
+    fixture = await ProducerFixture.start();
+  });
+  afterEach(() => {
+    fixture.bedrock.setFaults({});
+    fixture.kinesisFaults.setFaults({ putRecordsFailureRate: 0, throttleRate: 0, delayMs: 0 });
+  });
+  afterAll(async () => {
+    await fixture?.stop();
+  });
+
+  describe('model faults', () => {
+    it('retries a throttled request before the stream opens and completes in the same attempt', async () => {
+      // Prepare: every second stream request of this prompt is throttled; the warm-up takes the first.
+      const producer = await fixture.handler({}, FAST_RETRIES);
+      const item: WorkItem = { itemId: 'throttled-once', prompt: 'throttle-me once', maxTokens: 80 };
+      fixture.bedrock.setFaults({ throttle: { match: 'throttle-me', everyNth: 2 } });
+      await fixture.streamOnce(item, producer.config);
+      const throttledBefore = fixture.bedrock.stats().throttled;
+      // Act
+      await producer.handler(new WorkItemShard().event([item]));
+      // Assess
+      expect(fixture.bedrock.stats().throttled - throttledBefore).toBe(1);
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      expect(records.every((r) => r.attempt === 1)).toBe(true);
+      expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+      expect(producer.handler.stats()).toMatchObject({ modelThrottles: 1, openRetries: 1, attempts: 1 });
+    });
+
+    it('fails an item that stays throttled, after bounded retries, with a final non-retryable error', async () => {
+      const producer = await fixture.handler({ MAX_GENERATION_ATTEMPTS: '2' }, FAST_RETRIES);
+      const item: WorkItem = { itemId: 'throttled-always', prompt: 'throttle-me always', maxTokens: 80 };
+      fixture.bedrock.setFaults({ throttle: { match: 'throttle-me', probability: 1 } });
+      const throttledBefore = fixture.bedrock.stats().throttled;
+      const response = await producer.handler(new WorkItemShard().event([item]));
+      expect(response.batchItemFailures).toEqual([]);
+      // 2 attempts × 3 tries, then nothing more.
+      expect(fixture.bedrock.stats().throttled - throttledBefore).toBe(6);
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      const first = errorOf(checkAttempt(attemptOf(records, 1)).ending);
+      expect(first).toMatchObject({ seq: 0, final: false, error: { code: 'throttling', retryable: true } });
+      const last = errorOf(checkAttempt(attemptOf(records, 2)).ending);
+      expect(last).toMatchObject({ seq: 0, final: true, error: { code: 'throttling', retryable: false } });
+      expect(last.error.message).toMatch(/failed after 3 attempts.*no attempts left/);
+      expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 2, claimState: 'failed' });
+    });
+
+    it('ends an attempt that fails mid-stream with an error record, then completes a new attempt', async () => {
+      // Prepare: the warm-up takes the first matching stream, the producer's first attempt the second.
+      const producer = await fixture.handler({}, FAST_RETRIES);
+      const item: WorkItem = { itemId: 'mid-stream', prompt: 'break-mid-stream please', maxTokens: 200 };
+      fixture.bedrock.setFaults({ midStream: { match: 'break-mid-stream', everyNth: 2, afterTokens: 40 } });
+      await fixture.streamOnce(item, producer.config);
+      // Act
+      await producer.handler(new WorkItemShard().event([item]));
+      // Assess
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      const expected = await fixture.expectedText(item, producer.config);
+      const broken = checkAttempt(attemptOf(records, 1));
+      expect(errorOf(broken.ending)).toMatchObject({
+        final: false,
+        error: { code: 'model_stream_error', retryable: true },
+      });
+      expect(broken.text.length).toBeGreaterThan(0);
+      expect(expected.startsWith(broken.text)).toBe(true);
+      const retried = checkAttempt(attemptOf(records, 2));
+      expect(retried.ending.type).toBe('end');
+      expect(retried.text).toBe(expected);
+      expect(producer.handler.stats()).toMatchObject({
+        attempts: 2,
+        attemptRetries: 1,
+        generationsCompleted: 1,
+      });
+    });
+
+    it('treats a stream that ends without its final event as a failure, never a completion', async () => {
+      const producer = await fixture.handler({}, FAST_RETRIES);
+      const item: WorkItem = {
+        itemId: 'truncated',
+        prompt: 'cut-me-short please',
+        modelId: 'meta.llama3-1-8b-instruct-v1:0',
+        maxTokens: 200,
+      };
+      fixture.bedrock.setFaults({ truncate: { match: 'cut-me-short', everyNth: 2, afterTokens: 30 } });
+      await fixture.streamOnce(item, producer.config);
+      await producer.handler(new WorkItemShard().event([item]));
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      const cut = checkAttempt(attemptOf(records, 1));
+      expect(errorOf(cut.ending)).toMatchObject({
+        final: false,
+        error: { code: 'stream_truncated', retryable: true },
+      });
+      const retried = checkAttempt(attemptOf(records, 2));
+      expect(retried.ending.type).toBe('end');
+      expect(retried.text).toBe(await fixture.expectedText(item, producer.config));
+    });
+
+    it('gives up after maxGenerationAttempts, recording the last failure as final and not retryable', async () => {
+      const producer = await fixture.handler({ MAX_GENERATION_ATTEMPTS: '3' }, FAST_RETRIES);
+      const item: WorkItem = {
+        itemId: 'always-cut',
+        prompt: 'always-cut please',
+        modelId: 'amazon.nova-lite-v1:0',
+      };
+      fixture.bedrock.setFaults({ truncate: { match: 'always-cut', probability: 1, afterTokens: 5 } });
+      await producer.handler(new WorkItemShard().event([item]));
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      expect(new Set(records.map((r) => r.attempt))).toEqual(new Set([1, 2, 3]));
+      const endings = [1, 2, 3].map((a) => errorOf(checkAttempt(attemptOf(records, a)).ending));
+      expect(endings.map((e) => [e.final, e.error.code, e.error.retryable])).toEqual([
+        [false, 'stream_truncated', true],
+        [false, 'stream_truncated', true],
+        [true, 'stream_truncated', false],
+      ]);
+      expect(producer.handler.stats()).toMatchObject({ generationsFailed: 1, attempts: 3 });
+    });
+  });
+
+  describe('chunk stream faults', () => {
+    it('keeps every item in order when PutRecords rejects records and throttles calls', async () => {
+      // Prepare
+      const producer = await fixture.handler(
+        { FLUSH_INTERVAL_MS: '1', FLUSH_MAX_BYTES: '256' },
+        FAST_RETRIES,
+      );
+      fixture.kinesisFaults.setFaults({ putRecordsFailureRate: 0.3, throttleRate: 0.2 });
+      const items: WorkItem[] = Array.from({ length: 8 }, (_, i) => ({
+        itemId: `flaky-${i}`,
+        prompt: `Flaky chunk stream ${i}`,
+        maxTokens: 300,
+      }));
+      const before = fixture.kinesisFaults.stats();
+      // Act
+      const response = await producer.handler(new WorkItemShard().event(items));
+      // Assess
+      expect(response.batchItemFailures).toEqual([]);
+      const after = fixture.kinesisFaults.stats();
+      expect(after.recordsFailed - before.recordsFailed).toBeGreaterThan(0);
+      expect(after.throttledCalls - before.throttledCalls).toBeGreaterThan(0);
+      const chunks = await producer.readChunks();
+      for (const item of items) {
+        // Stream order is seq order, with no gap and no duplicate: no later seq became visible first.
+        const { text, ending } = checkAttempt(chunks.get(item.itemId) ?? []);
+        expect(ending.type).toBe('end');
+        expect(text).toBe(await fixture.expectedText(item, producer.config));
+      }
+      expect(producer.handler.stats().putRetries).toBeGreaterThan(0);
+    });
+
+    it('holds each generation to its buffer cap while puts stall, by not pulling from the model', async () => {
+      // Prepare: a small cap, slow puts, and a model that streams as fast as it is read.
+      const cap = 2048;
+      const producer = await fixture.handler(
+        { MAX_BUFFERED_BYTES_PER_GENERATION: String(cap), FLUSH_MAX_BYTES: '512', FLUSH_INTERVAL_MS: '1' },
+        FAST_RETRIES,
+      );
+      fixture.kinesisFaults.setFaults({ delayMs: 15 });
+      const items: WorkItem[] = Array.from({ length: 3 }, (_, i) => ({
+        itemId: `stalled-${i}`,
+        prompt: `A long answer while Kinesis is slow ${i}`,
+        maxTokens: 3000,
+      }));
+      // Act
+      await producer.handler(new WorkItemShard().event(items));
+      // Assess
+      const stats = producer.handler.stats();
+      const chunks = await producer.readChunks();
+      let longest = 0;
+      for (const item of items) {
+        const { text } = checkAttempt(chunks.get(item.itemId) ?? []);
+        expect(text).toBe(await fixture.expectedText(item, producer.config));
+        longest = Math.max(longest, Buffer.byteLength(text));
+      }
+      // The cap was reached (the model outran Kinesis) and held: at most one model event beyond it.
+      expect(longest).toBeGreaterThan(4 * cap);
+      expect(stats.backpressurePauses).toBeGreaterThan(0);
+      expect(stats.peakBufferedBytes).toBeGreaterThanOrEqual(cap);
+      expect(stats.peakBufferedBytes).toBeLessThan(cap + stats.largestTextEventBytes);
+      console.info(
+        `buffer cap ${cap} B with puts stalled: peak ${stats.peakBufferedBytes} B, ` +
+          `${stats.backpressurePauses} pauses, largest model event ${stats.largestTextEventBytes} B, ` +
+          `${longest} B of text per item`,
+      );
+    });
+
+    it('holds the buffer cap while the chunk stream throttles calls', async () => {
+      const cap = 1024;
+      const producer = await fixture.handler(
+        { MAX_BUFFERED_BYTES_PER_GENERATION: String(cap), FLUSH_MAX_BYTES: '256', FLUSH_INTERVAL_MS: '1' },
+        FAST_RETRIES,
+      );
+      fixture.kinesisFaults.setFaults({ throttleRate: 0.3 });
+      const item: WorkItem = { itemId: 'throttled-stream', prompt: 'Throttled chunk stream', maxTokens: 400 };
+      const throttledBefore = fixture.kinesisFaults.stats().throttledCalls;
+      await producer.handler(new WorkItemShard().event([item]));
+      const stats = producer.handler.stats();
+      const { text } = checkAttempt((await producer.readChunks()).get(item.itemId) ?? []);
+      expect(text).toBe(await fixture.expectedText(item, producer.config));
+      expect(fixture.kinesisFaults.stats().throttledCalls - throttledBefore).toBeGreaterThan(0);
+      expect(stats.backpressurePauses).toBeGreaterThan(0);
+      expect(stats.peakBufferedBytes).toBeLessThan(cap + stats.largestTextEventBytes);
+    });
+
+    it('reports an item whose records cannot be written and releases it, so the redelivery takes it over', async () => {
+      // Prepare: every put is throttled, and a record gets two tries.
+      const producer = await fixture.handler(
+        {},
+        { ...FAST_RETRIES, putRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 } },
+      );
+      fixture.kinesisFaults.setFaults({ throttleRate: 1 });
+      const item: WorkItem = { itemId: 'unwritable', prompt: 'Nowhere to write', maxTokens: 60 };
+      const shard = new WorkItemShard();
+      const event = shard.event([item]);
+      // Act
+      const response = await producer.handler(event);
+      // Assess
+      expect(response.batchItemFailures).toEqual([
+        { itemIdentifier: event.Records[0]!.kinesis.sequenceNumber },
+      ]);
+      expect(await producer.head(item.itemId)).toMatchObject({
+        claimedAttempt: 1,
+        claimState: 'running',
+        leaseUntil: 0,
+      });
+      // The event source mapping delivers the record again once the stream takes writes.
+      fixture.kinesisFaults.setFaults({ throttleRate: 0 });
+      const again = await producer.handler(event);
+      expect(again.batchItemFailures).toEqual([]);
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      expect(records.every((r) => r.attempt === 2)).toBe(true);
+      expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+    });
+  });
+});
