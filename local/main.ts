@@ -9,9 +9,9 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { faultsFromEnv } from './bedrock/index.js';
+import { standInOptionsFromEnv } from './bedrock/index.js';
 import { runDemo } from './demo.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalStack } from './stack.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_STATS_PATH, startLocalStack } from './stack.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // Handlers count in process locally; CloudWatch EMF lines would only flood the terminal.
@@ -46,7 +46,7 @@ const started = Date.now();
 const stack = await startLocalStack({
   dataDir,
   fresh: values.fresh,
-  bedrock: { faults: faultsFromEnv(process.env) },
+  bedrock: standInOptionsFromEnv(process.env),
 }).catch((err: unknown) => {
   rmSync(pidFile, { force: true });
   throw err;
@@ -64,6 +64,7 @@ process.stdout.write(
     `  DynamoDB       ${info.dynamodb.endpoint}`,
     `  Bedrock        ${info.bedrock.endpoint}  (stand-in; control: ${info.bedrock.endpoint}/_control/faults)`,
     `  dead letters   ${info.deadLetters.queueUrl}`,
+    `  counters       ${info.http.url}${LOCAL_STATS_PATH}`,
     `  stack file     ${stack.stackFile}`,
     '',
     '  submit:  npm run cli -- submit "Write a haiku about streams"',

@@ -80,6 +80,8 @@ export interface LocalStack {
 const INPUT_STREAM = 'work-items';
 const CHUNK_STREAM = 'chunks';
 const DEAD_LETTER_QUEUE = 'dead-letters';
+/** Counters of the local mappings and the model stand-in, for people and tools watching a run. */
+export const LOCAL_STATS_PATH = '/_local/stats';
 
 /**
  * Starts every part of the system on loopback: Kinesis and DynamoDB emulators, the model and
@@ -219,7 +221,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stops.push(() => chunks.stop());
 
-    const http = await startHttpApi({ handler: query, port: options.ports?.http });
+    const http = await startHttpApi({
+      handler: query,
+      port: options.ports?.http,
+      fallback: (req, res) => {
+        if (req.method !== 'GET' || req.url !== LOCAL_STATS_PATH) return false;
+        const stats = {
+          mappings: { input: input.stats(), chunks: chunks.stats() },
+          bedrock: bedrock.stats(),
+        };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats));
+        return true;
+      },
+    });
     stops.push(http.stop);
     const sweeper = startTtlSweeper({
       dynamo: clients.dynamo,
