@@ -27,7 +27,12 @@ import {
 import { adapterFor, resolveModel } from '../../producers/generator/models/index.js';
 import { type AwsClients, createAwsClients } from '../../shared/aws-clients.js';
 import { type Config, loadConfig } from '../../shared/config.js';
-import { ChunkRecord, type DeadLetter, type WorkItem } from '../../shared/contracts/index.js';
+import {
+  ChunkRecord,
+  type DeadLetter,
+  type InvalidRecordLetter,
+  type WorkItem,
+} from '../../shared/contracts/index.js';
 import type { DeadLetterSink } from '../../shared/dead-letters.js';
 import { ENV } from '../../shared/env.js';
 import { type ItemHead, readItemHead } from '../../shared/items.js';
@@ -43,6 +48,11 @@ export class RecordingDeadLetters implements DeadLetterSink {
   async send(letter: DeadLetter): Promise<void> {
     if (this.failing) throw new Error('dead-letter store unavailable');
     this.letters.push(letter);
+  }
+
+  /** The letters about invalid records, in the order they were sent. */
+  invalidRecords(): InvalidRecordLetter[] {
+    return this.letters.flatMap((l) => ('kind' in l && l.kind === 'invalid-record' ? [l] : []));
   }
 }
 
