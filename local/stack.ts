@@ -5,7 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { createFanout } from '../consumers/delivery/fanout.js';
+import { createFanout, type Fanout } from '../consumers/delivery/fanout.js';
 import { createQueryApiHandler } from '../consumers/query-api/handler.js';
 import { createReassemblerHandler } from '../consumers/reassembler/handler.js';
 import { createWebSocketHandlers } from '../consumers/websocket/handler.js';
@@ -30,7 +30,7 @@ import { startHttpApi } from './http-api.js';
 import { type KinesisFaultProxy, startKinesisFaultProxy } from './kinesis-faults.js';
 import { ensureStream, ensureTable } from './resources.js';
 import { startTtlSweeper } from './ttl-sweeper.js';
-import { startWebSocketGateway } from './websocket-gateway.js';
+import { startWebSocketGateway, type WebSocketGateway } from './websocket-gateway.js';
 
 /** Fixed dummy credentials: every endpoint is a loopback stand-in. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
@@ -72,6 +72,10 @@ export interface LocalStack {
   /** Present when `chunkStreamFaults` was asked for. */
   readonly chunkFaults: KinesisFaultProxy | undefined;
   readonly mappings: { readonly input: EventSourceMapping; readonly chunks: EventSourceMapping };
+  /** The WebSocket stage (connections, dropped connections, post counters). */
+  readonly websocket: WebSocketGateway;
+  /** The consumer's fan-out to viewers (delivery counters). */
+  readonly fanout: Fanout;
   /** Where `.local/stack.json` was written. */
   readonly stackFile: string;
   stop(): Promise<void>;
@@ -229,6 +233,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const stats = {
           mappings: { input: input.stats(), chunks: chunks.stats() },
           bedrock: bedrock.stats(),
+          websocket: { connections: gateway.connectionCount(), ...gateway.stats() },
+          fanout: publisher.stats(),
         };
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats));
         return true;
@@ -273,6 +279,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       bedrock,
       chunkFaults,
       mappings: { input, chunks },
+      websocket: gateway,
+      fanout: publisher,
       stackFile,
       stop: stopAll,
     };
