@@ -36,6 +36,9 @@ export function createAwsClients(config: Config): AwsClients {
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({ region, endpoint: endpoints.dynamodb }), {
     marshallOptions: { removeUndefinedValues: true },
   });
+  // A response stream holds its socket for the whole generation: the SDK's default of 50 sockets
+  // would queue every generation beyond the 50th.
+  const modelSockets = { maxSockets: Math.max(50, config.producer.maxConcurrentGenerations) };
   const bedrock = new BedrockRuntimeClient({
     region,
     endpoint: endpoints.bedrock,
@@ -44,6 +47,8 @@ export function createAwsClients(config: Config): AwsClients {
     requestHandler: new NodeHttpHandler({
       connectionTimeout: config.producer.bedrockConnectTimeoutMs,
       requestTimeout: config.producer.bedrockReadTimeoutMs,
+      httpAgent: modelSockets,
+      httpsAgent: modelSockets,
     }),
   });
   const sqs = new SQSClient({ region, endpoint: endpoints.sqs });
