@@ -100,6 +100,15 @@ export function createReassemblerHandler(
           continue;
         }
       }
+      if (plan.changed && head && head.attempt > 0 && plan.state.attempt > head.attempt) {
+        // The new attempt's text replaced the old one's for good: its parts are garbage now.
+        await store.deleteSupersededParts(batch.itemId, plan.state.attempt).catch((err: unknown) => {
+          logger.warn('could not delete the parts of a superseded attempt', {
+            itemId: batch.itemId,
+            error: describe(err),
+          });
+        });
+      }
       if (plan.holdsToDelete.length > 0) {
         await store.deleteHeld(batch.itemId, plan.holdsToDelete).catch((err: unknown) => {
           // Unneeded rows are ignored as duplicates when read and expire by TTL.

@@ -95,6 +95,8 @@ export interface ItemStore {
   ): Promise<'committed' | 'conflict'>;
   /** Deletes held rows that are no longer needed. */
   deleteHeld(itemId: string, keys: readonly HeldKey[]): Promise<void>;
+  /** Deletes the part rows of attempts older than `attempt`; returns how many it deleted. */
+  deleteSupersededParts(itemId: string, attempt: number): Promise<number>;
 }
 
 export interface ItemStoreOptions {
@@ -317,6 +319,37 @@ export function createItemStore(options: ItemStoreOptions): ItemStore {
       await batchWrite(
         keys.map((k) => ({ DeleteRequest: { Key: { itemId, key: textKeys.pending(k.attempt, k.seq) } } })),
       );
+    },
+
+    async deleteSupersededParts(itemId, attempt) {
+      const superseded: string[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await call('Query', tables.text, () =>
+          dynamo.send(
+            new QueryCommand({
+              TableName: tables.text,
+              // Part keys sort by attempt: everything below the current attempt's prefix is older.
+              KeyConditionExpression: 'itemId = :id AND #key BETWEEN :from AND :to',
+              ExpressionAttributeNames: { '#key': 'key' },
+              ExpressionAttributeValues: {
+                ':id': itemId,
+                ':from': textKeys.partsOf(0),
+                ':to': textKeys.partsOf(attempt),
+              },
+              ProjectionExpression: '#key',
+              ConsistentRead: true,
+              ExclusiveStartKey: startKey,
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          ),
+        );
+        for (const row of page.Items ?? []) superseded.push(z.object({ key: z.string() }).parse(row).key);
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+      const old = superseded.filter((key) => key < textKeys.partsOf(attempt));
+      await batchWrite(old.map((key) => ({ DeleteRequest: { Key: { itemId, key } } })));
+      return old.length;
     },
   };
 }

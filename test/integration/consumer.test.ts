@@ -370,12 +370,19 @@ describe('reassembler on dynalite', () => {
     const publisher = recordingPublisher();
     const shard = new TestShard();
 
-    // Act
-    await deliverLikeLambda(
-      consumer({ publisher, sealBytes: 200 }),
-      shard.records([...old.slice(0, 4), ...fresh.slice(0, 2), ...old.slice(4), ...fresh.slice(2)]),
-      { batchSizes: [3] },
+    const records = shard.records([
+      ...old.slice(0, 4),
+      ...fresh.slice(0, 2),
+      ...old.slice(4),
+      ...fresh.slice(2),
+    ]);
+    await consumer({ publisher, sealBytes: 200 })(kinesisEvent(records.slice(0, 3)));
+    expect((await textRowKeys(world, id)).filter((k) => k.startsWith('part#0001#')).length).toBeGreaterThan(
+      0,
     );
+
+    // Act
+    await deliverLikeLambda(consumer({ publisher, sealBytes: 200 }), records.slice(3), { batchSizes: [3] });
 
     // Assess
     expect(await readItem(world.dynamo, world.config.tables, id)).toMatchObject({
@@ -384,6 +391,8 @@ describe('reassembler on dynalite', () => {
       text: 'the new text',
     });
     const updates = publisher.published.flat();
+    const keys = await textRowKeys(world, id);
+    expect(keys.filter((k) => k.startsWith('part#0001#'))).toEqual([]);
     const firstOfNew = updates.findIndex((u) => u.attempt === 2);
     expect(updates[firstOfNew]).toMatchObject({ reset: true, fromSeq: 0 });
     expect(updates.slice(firstOfNew).map((u) => u.attempt)).not.toContain(1);
