@@ -100,6 +100,9 @@ export class ClaimStore {
     signal?: AbortSignal,
   ): Promise<ClaimResult> {
     let watched: ItemHead | undefined;
+    // Most deliveries are of new items: try to create the head first, and read only if it exists.
+    if (await this.write(item, modelId, 'create', undefined, 1, this.o.now(), signal))
+      return { kind: 'claimed', attempt: 1, decision: 'create' };
     for (let round = 1; ; round++) {
       const head = await withRetry(
         () => readItemHead(this.o.dynamo, { items: this.o.table, text: '' }, item.itemId),
