@@ -36,6 +36,12 @@ export interface ChunkSinkOptions {
   /** Tries per record (the first included) and the backoff between them. */
   readonly retry: BackoffOptions;
   readonly onCall?: (report: PutCallReport) => void;
+  /**
+   * Epoch ms after which nothing is tried any more: calls are cut short at it and records still
+   * unwritten are rejected, so the invocation ends before Lambda's timeout. Default: none.
+   */
+  readonly giveUpAt?: number;
+  readonly now?: () => number;
 }
 
 /** Puts chunk records on the chunk stream. */
@@ -68,6 +74,8 @@ interface Pending {
  */
 export function createChunkSink(options: ChunkSinkOptions): ChunkSink {
   const { kinesis, streamName, retry } = options;
+  const now = options.now ?? Date.now;
+  const giveUpAt = options.giveUpAt ?? Number.POSITIVE_INFINITY;
   const queue = new Subject<Pending>();
   let outstanding = 0;
   let onIdle: (() => void) | undefined;
@@ -81,22 +89,21 @@ export function createChunkSink(options: ChunkSinkOptions): ChunkSink {
   };
 
   const tryAgain = (p: Pending, reason: string): boolean => {
-    if (p.tries >= retry.maxAttempts) {
+    const delay = backoffDelayMs(p.tries, retry);
+    if (p.tries >= retry.maxAttempts || now() + delay >= giveUpAt) {
+      const why = p.tries >= retry.maxAttempts ? `after ${p.tries} tries` : 'before the time budget ran out';
       settle(
         p,
         new ChunkStreamError(
-          `chunk record ${p.label} was not accepted by stream ${streamName} after ${p.tries} tries: ${reason}`,
+          `chunk record ${p.label} was not accepted by stream ${streamName} ${why}: ${reason}`,
         ),
       );
       return false;
     }
-    const timer = setTimeout(
-      () => {
-        timers.delete(timer);
-        queue.next(p);
-      },
-      backoffDelayMs(p.tries, retry),
-    );
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      queue.next(p);
+    }, delay);
     timers.add(timer);
     return true;
   };
@@ -107,7 +114,7 @@ export function createChunkSink(options: ChunkSinkOptions): ChunkSink {
     try {
       response = await kinesis.send(
         new PutRecordsCommand({ StreamName: streamName, Records: batch.map((p) => p.entry) }),
-        { abortSignal: AbortSignal.timeout(options.putTimeoutMs) },
+        { abortSignal: AbortSignal.timeout(Math.max(1, Math.min(options.putTimeoutMs, giveUpAt - now()))) },
       );
     } catch (err) {
       const kind = classifyAwsError(err);

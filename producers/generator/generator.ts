@@ -173,6 +173,9 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
       maxPutsInFlight: tuning.maxPutsInFlight,
       putTimeoutMs: tuning.putTimeoutMs,
       retry: tuning.putRetry,
+      // Half the safety margin is for the puts of the last records; the rest for returning in time.
+      giveUpAt: startedAt + budgetMs - tuning.safetyMarginMs / 2,
+      now,
       onCall: (report) => {
         stats.putCalls++;
         stats.putRecordFailures += report.failedRecords;

@@ -1,0 +1,128 @@
+import type { KinesisClient, PutRecordsCommand, PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
+import { describe, expect, it } from 'vitest';
+import { createChunkSink } from '../../../../producers/generator/chunk-sink.js';
+import { ChunkStreamError } from '../../../../producers/generator/errors.js';
+import type { ChunkRecord } from '../../../../shared/contracts/chunk-record.js';
+
+type Answer = (entries: number) => PutRecordsCommandOutput | Error;
+
+/** A Kinesis client that answers PutRecords from a script and remembers every call's records. */
+function scriptedKinesis(answer: Answer) {
+  const calls: string[][] = [];
+  const client = {
+    send: async (command: PutRecordsCommand) => {
+      const records = command.input.Records ?? [];
+      calls.push(records.map((r) => JSON.parse(Buffer.from(r.Data as Uint8Array).toString()).text as string));
+      const result = answer(records.length);
+      if (result instanceof Error) throw result;
+      return result;
+    },
+  };
+  return { client: client as unknown as KinesisClient, calls };
+}
+
+const ok = (n: number): PutRecordsCommandOutput => ({
+  $metadata: {},
+  FailedRecordCount: 0,
+  Records: Array.from({ length: n }, (_, i) => ({ SequenceNumber: String(i), ShardId: 'shardId-0' })),
+});
+
+const delta = (text: string): ChunkRecord => ({
+  v: 1,
+  itemId: `item-${text}`,
+  attempt: 1,
+  seq: 0,
+  type: 'delta',
+  text,
+});
+
+const sinkFor = (client: KinesisClient, maxAttempts = 5, extra = {}) =>
+  createChunkSink({
+    kinesis: client,
+    streamName: 'chunks',
+    maxPutsInFlight: 1,
+    putTimeoutMs: 1_000,
+    retry: { maxAttempts, baseDelayMs: 1, maxDelayMs: 2 },
+    ...extra,
+  });
+
+describe('chunk sink', () => {
+  it('puts records arriving together in one PutRecords call, at most 500 per call', async () => {
+    const { client, calls } = scriptedKinesis(ok);
+    const sink = sinkFor(client);
+    await Promise.all(Array.from({ length: 1_200 }, (_, i) => sink.put(delta(String(i)))));
+    await sink.close();
+    expect(calls.map((c) => c.length)).toEqual([500, 500, 200]);
+    expect(calls.flat()).toEqual(Array.from({ length: 1_200 }, (_, i) => String(i)));
+  });
+
+  it('tries a record rejected inside a call again until it is accepted', async () => {
+    let call = 0;
+    const { client, calls } = scriptedKinesis((n) => {
+      call++;
+      if (call > 1) return ok(n);
+      const out = ok(n);
+      out.FailedRecordCount = 1;
+      out.Records![1] = {
+        ErrorCode: 'ProvisionedThroughputExceededException',
+        ErrorMessage: 'Rate exceeded',
+      };
+      return out;
+    });
+    const sink = sinkFor(client);
+    await Promise.all(['a', 'b', 'c'].map((t) => sink.put(delta(t))));
+    await sink.close();
+    expect(calls).toEqual([['a', 'b', 'c'], ['b']]);
+  });
+
+  it('tries a throttled call again as a whole', async () => {
+    let call = 0;
+    const { client, calls } = scriptedKinesis((n) =>
+      ++call === 1
+        ? Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' })
+        : ok(n),
+    );
+    const sink = sinkFor(client);
+    await Promise.all(['a', 'b'].map((t) => sink.put(delta(t))));
+    await sink.close();
+    // Each record waits its own jittered delay, so the second tries may go in one call or two.
+    expect(calls[0]).toEqual(['a', 'b']);
+    expect(calls.slice(1).flat().sort()).toEqual(['a', 'b']);
+  });
+
+  it('rejects a record after its bounded tries, naming it and the last failure', async () => {
+    const { client, calls } = scriptedKinesis(() =>
+      Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }),
+    );
+    const sink = sinkFor(client, 3);
+    const put = sink.put(delta('x'));
+    await expect(put).rejects.toThrow(ChunkStreamError);
+    await expect(put).rejects.toThrow(
+      /item-x\/1\/0 was not accepted by stream chunks after 3 tries: .*Rate exceeded/,
+    );
+    expect(calls).toHaveLength(3);
+    await sink.close();
+  });
+
+  it('rejects at once on a failure that trying again cannot fix', async () => {
+    const { client, calls } = scriptedKinesis(() =>
+      Object.assign(new Error('Stream chunks not found'), { name: 'ResourceNotFoundException' }),
+    );
+    const sink = sinkFor(client);
+    await expect(sink.put(delta('x'))).rejects.toThrow(
+      /PutRecords to chunks failed: ResourceNotFoundException/,
+    );
+    expect(calls).toHaveLength(1);
+    await sink.close();
+  });
+
+  it('stops trying when the time budget has run out', async () => {
+    const { client, calls } = scriptedKinesis(() =>
+      Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }),
+    );
+    const sink = sinkFor(client, 100, { giveUpAt: Date.now() - 1 });
+    await expect(sink.put(delta('x'))).rejects.toThrow(/before the time budget ran out/);
+    expect(calls.length).toBeLessThanOrEqual(1);
+    await sink.close();
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { decideClaim } from '../../../../producers/generator/claims.js';
+import { ItemHead } from '../../../../shared/items.js';
+
+const NOW = 1_700_000_000_000;
+const head = (fields: Record<string, unknown>) =>
+  ItemHead.parse({
+    itemId: 'item-1',
+    status: 'queued',
+    version: 1,
+    modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+    createdAt: new Date(NOW).toISOString(),
+    ...fields,
+  });
+
+describe('decideClaim', () => {
+  it('creates an item that has no head row', () => {
+    expect(decideClaim(undefined, NOW)).toBe('create');
+  });
+
+  it('never starts a second generation of a completed item, whoever recorded the completion', () => {
+    expect(decideClaim(head({ claimState: 'completed', claimedAttempt: 1 }), NOW)).toBe('completed');
+    expect(decideClaim(head({ status: 'completed', claimState: 'running', claimedAttempt: 1 }), NOW)).toBe(
+      'completed',
+    );
+  });
+
+  it('leaves an item under an unexpired lease to its holder', () => {
+    expect(decideClaim(head({ claimState: 'running', claimedAttempt: 1, leaseUntil: NOW + 1 }), NOW)).toBe(
+      'held',
+    );
+  });
+
+  it('keeps a running lease even when an older attempt has just been applied as failed', () => {
+    expect(
+      decideClaim(
+        head({ status: 'failed', claimState: 'running', claimedAttempt: 2, leaseUntil: NOW + 5_000 }),
+        NOW,
+      ),
+    ).toBe('held');
+  });
+
+  it('lets a resend claim a new attempt of a finally failed item', () => {
+    expect(decideClaim(head({ claimState: 'failed', claimedAttempt: 3 }), NOW)).toBe('reclaim');
+    expect(
+      decideClaim(head({ status: 'failed', claimState: 'running', claimedAttempt: 1, leaseUntil: NOW }), NOW),
+    ).toBe('reclaim');
+  });
+
+  it('takes over an item whose producer stopped renewing its lease', () => {
+    expect(
+      decideClaim(
+        head({ status: 'streaming', claimState: 'running', claimedAttempt: 1, leaseUntil: NOW }),
+        NOW,
+      ),
+    ).toBe('takeover');
+    // A head without claim fields (written by the consumer first) has no live producer either.
+    expect(decideClaim(head({ status: 'streaming' }), NOW)).toBe('takeover');
+  });
+});
