@@ -139,6 +139,10 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
   /** Items asked for by `subscribe` (as opposed to seen through the every-item subscription). */
   const wanted = new Set<string>();
   const outbox: ClientMessage[] = [];
+  /** The last request sent about each item: an error reply naming the item answers it. */
+  const lastAction = new Map<string, ClientMessage['action']>();
+  /** Subscribes the server failed in a row, per item: the retry backs off. */
+  const subscribeFailures = new Map<string, number>();
   let all = false;
   let socket: WebSocketLike | undefined;
   let retries = 0;
@@ -146,8 +150,10 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   const send = (message: ClientMessage) => {
-    if (socket?.readyState === OPEN) socket.send(JSON.stringify(message));
-    else if (message.action === 'cancel') outbox.push(message);
+    if (socket?.readyState === OPEN) {
+      if ('itemId' in message) lastAction.set(message.itemId, message.action);
+      socket.send(JSON.stringify(message));
+    } else if (message.action === 'cancel') outbox.push(message);
     // Subscriptions are state: they are sent again on every open.
   };
 
@@ -173,6 +179,7 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
       }
     }
     const result = tracker.receive(message);
+    if (message.type === 'snapshot' && !message.more) subscribeFailures.delete(message.itemId);
     emit(result.changes);
     if (result.resubscribe) resubscribe(tracker);
   };
@@ -202,9 +209,16 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
       );
       // A subscribe that failed on the server: ask again after a pause (the reply names the item).
       const tracker = message.itemId ? trackers.get(message.itemId) : undefined;
-      if (tracker?.awaitingSnapshot) {
+      if (tracker?.awaitingSnapshot && lastAction.get(tracker.itemId) === 'subscribe') {
+        const failures = (subscribeFailures.get(tracker.itemId) ?? 0) + 1;
+        subscribeFailures.set(tracker.itemId, failures);
         tracker.connectionLost();
-        setTimeout(() => resubscribe(tracker), reconnectDelayMs(1, options.reconnect, random));
+        setTimeout(
+          () => {
+            if (trackers.get(tracker.itemId) === tracker && !tracker.awaitingSnapshot) resubscribe(tracker);
+          },
+          reconnectDelayMs(failures, options.reconnect, random),
+        );
       }
       return;
     }

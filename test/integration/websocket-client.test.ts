@@ -206,6 +206,45 @@ describe('client library against the local gateway', () => {
     expect(await failure).toMatchObject({ itemId, error, text: 'partial last words' });
   });
 
+  it('retries, backing off, a subscribe that failed on the server', async () => {
+    // Prepare: a head row the server cannot read.
+    const itemId = `client-${++sequence}`;
+    const { PutCommand } = await import('@aws-sdk/lib-dynamodb');
+    const put = (status: string) =>
+      world.dynamo.send(
+        new PutCommand({
+          TableName: world.config.tables.items,
+          Item: {
+            itemId,
+            status,
+            version: 1,
+            attempt: 1,
+            nextSeq: 1,
+            text: 'recovered',
+            modelId: 'm',
+            createdAt: 'x',
+          },
+        }),
+      );
+    await put('bogus');
+    const viewer = client();
+    const failure = firstValueFrom(
+      viewer.errors$.pipe(
+        filter((e) => e.itemId === itemId),
+        timeout(10_000),
+      ),
+    );
+    // Act
+    viewer.subscribe(itemId);
+    expect(await failure).toEqual({ itemId, message: 'subscribe failed; try again' });
+    await put('streaming');
+    // Assess
+    await waitUntil(
+      'the retried subscribe got its snapshot',
+      () => viewer.view(itemId)?.text === 'recovered',
+    );
+  });
+
   it('a cancel the server refuses comes back on errors$ with the item', async () => {
     const viewer = client();
     const reply = firstValueFrom(viewer.errors$.pipe(timeout(10_000)));
