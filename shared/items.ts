@@ -5,7 +5,8 @@ import { ItemStatus, type StoredItem } from './contracts/stored-item.js';
 
 /**
  * The head row of an item in the items table. Written by two sides, each owning its fields:
- * - the producer: `claimedAttempt`, `claimState`, `leaseUntil`, `modelId`, `metadata`, `createdAt` (claim);
+ * - the producer: `claimedAttempt`, `claimState`, `claimedBy`, `leaseUntil`, `modelId`, `metadata`,
+ *   `createdAt` (claim);
  * - the consumer: `attempt`, `nextSeq`, `text`, `parts`, `held`, `status` after the claim, `usage`,
  *   `costUsd`, `firstTokenAt`, `completedAt`, `error`;
  * - the delivery side: `cancelRequested`.
@@ -24,6 +25,12 @@ export const ItemHead = z.object({
    * final `error` record is (a resend may claim a new attempt). Null on rows written before claims had it.
    */
   claimState: z.enum(['running', 'completed', 'failed']).nullable().default(null),
+  /**
+   * The input record (`eventID`: shard and sequence number) whose delivery claimed `claimedAttempt`.
+   * A redelivery of that same record (a Lambda retry) never reclaims a failed item; a new record (an
+   * upstream resend) may.
+   */
+  claimedBy: z.string().nullable().default(null),
   /** Epoch ms until which the claiming producer holds the generation; a stale lease may be taken over. */
   leaseUntil: z.number().optional(),
   /** Attempt whose text is stored (0 before the first chunk). */
