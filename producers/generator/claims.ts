@@ -16,20 +16,33 @@ import { withRetry } from '../../shared/retry.js';
  * - `reclaim`: the last claimed attempt failed for good — start a new attempt (status back to `queued`);
  * - `takeover`: a producer claimed it and stopped renewing its lease (it crashed or timed out);
  * - `held`: a producer holds an unexpired lease — it may be alive, or have just died;
- * - `completed`: the item is done; a second generation must not start.
+ * - `completed`: the item is done; a second generation must not start;
+ * - `ended`: this very input record already claimed the item and its generation failed for good —
+ *   a Lambda retry of the record, not a resend, so its final error stays final.
  */
-export type ClaimDecision = 'create' | 'reclaim' | 'takeover' | 'held' | 'completed';
+export type ClaimDecision = 'create' | 'reclaim' | 'takeover' | 'held' | 'completed' | 'ended';
 
-/** Decides what a delivery may do with an item, from its head row (pure). */
-export function decideClaim(head: ItemHead | undefined, now: number): ClaimDecision {
+/**
+ * Decides what a delivery of the input record `recordId` may do with an item, from its head row
+ * (pure).
+ */
+export function decideClaim(head: ItemHead | undefined, now: number, recordId: string): ClaimDecision {
   if (!head) return 'create';
   if (head.status === 'completed' || head.claimState === 'completed') return 'completed';
   const leased = head.leaseUntil !== undefined && head.leaseUntil > now;
   // A running lease wins over a `failed` status: the consumer may still be applying the final error
   // of an older attempt while a newer one runs.
   if (head.claimState !== 'failed' && leased) return 'held';
-  if (head.claimState === 'failed' || head.status === 'failed') return 'reclaim';
+  if (head.claimState === 'failed' || head.status === 'failed')
+    return head.claimedBy === recordId ? 'ended' : 'reclaim';
   return 'takeover';
+}
+
+/** One delivery of a work item: the item, the model it asks for, and the input record's `eventID`. */
+export interface Delivery {
+  readonly item: WorkItem;
+  readonly modelId: string;
+  readonly recordId: string;
 }
 
 /** The outcome of trying to claim an item. */
@@ -40,6 +53,8 @@ export type ClaimResult =
       readonly decision: 'create' | 'reclaim' | 'takeover';
     }
   | { readonly kind: 'completed' }
+  /** A redelivery of the record whose claim already failed for good. */
+  | { readonly kind: 'ended' }
   /** Held under a lease that was renewed while we waited: another producer is running it. */
   | { readonly kind: 'running' }
   /** Held under a lease that would not expire within the time we may wait: try again later. */
@@ -93,15 +108,11 @@ export class ClaimStore {
    * `waitUntil` allows: a lease that is renewed meanwhile belongs to a live producer (`running`); one
    * that runs out belonged to a dead one and is taken over. Throws when DynamoDB keeps failing.
    */
-  async claim(
-    item: WorkItem,
-    modelId: string,
-    waitUntil: number,
-    signal?: AbortSignal,
-  ): Promise<ClaimResult> {
+  async claim(delivery: Delivery, waitUntil: number, signal?: AbortSignal): Promise<ClaimResult> {
+    const { item } = delivery;
     let watched: ItemHead | undefined;
     // Most deliveries are of new items: try to create the head first, and read only if it exists.
-    if (await this.write(item, modelId, 'create', undefined, 1, this.o.now(), signal))
+    if (await this.write(delivery, 'create', undefined, 1, this.o.now(), signal))
       return { kind: 'claimed', attempt: 1, decision: 'create' };
     for (let round = 1; ; round++) {
       const head = await withRetry(
@@ -109,8 +120,9 @@ export class ClaimStore {
         dynamoRetry(`GetItem ${this.o.table}/${item.itemId}`, signal),
       );
       const now = this.o.now();
-      const decision = decideClaim(head, now);
+      const decision = decideClaim(head, now, delivery.recordId);
       if (decision === 'completed') return { kind: 'completed' };
+      if (decision === 'ended') return { kind: 'ended' };
       if (decision === 'held' && head) {
         if (
           watched &&
@@ -124,7 +136,7 @@ export class ClaimStore {
         continue;
       }
       const attempt = (head?.claimedAttempt ?? 0) + 1;
-      const written = await this.write(item, modelId, decision, head, attempt, now, signal);
+      const written = await this.write(delivery, decision, head, attempt, now, signal);
       if (written)
         return { kind: 'claimed', attempt, decision: decision as 'create' | 'reclaim' | 'takeover' };
       if (round >= MAX_CLAIM_ROUNDS)
@@ -135,14 +147,14 @@ export class ClaimStore {
   }
 
   private async write(
-    item: WorkItem,
-    modelId: string,
+    delivery: Delivery,
     decision: ClaimDecision,
     head: ItemHead | undefined,
     attempt: number,
     now: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
+    const { item, modelId, recordId } = delivery;
     const { table, leaseMs } = this.o;
     const leaseUntil = now + leaseMs;
     let command: PutCommand | UpdateCommand;
@@ -155,6 +167,7 @@ export class ClaimStore {
           version: 1,
           claimedAttempt: attempt,
           claimState: 'running',
+          claimedBy: recordId,
           leaseUntil,
           attempt: 0,
           nextSeq: 0,
@@ -180,7 +193,8 @@ export class ClaimStore {
         TableName: table,
         Key: { itemId: item.itemId },
         UpdateExpression:
-          'SET claimedAttempt = :attempt, claimState = :running, leaseUntil = :lease, #status = :queued, ' +
+          'SET claimedAttempt = :attempt, claimState = :running, claimedBy = :by, leaseUntil = :lease, ' +
+          '#status = :queued, ' +
           '#version = #version + :one, modelId = :model, metadata = :metadata, cancelRequested = :false',
         ConditionExpression: `${seenClaim(head)} AND #version = :version`,
         ExpressionAttributeNames: { '#status': 'status', '#version': 'version' },
@@ -190,6 +204,7 @@ export class ClaimStore {
           ':running': 'running',
           ':lease': leaseUntil,
           ':queued': 'queued',
+          ':by': recordId,
           ':one': 1,
           ':model': modelId,
           ':metadata': item.metadata ?? null,
@@ -201,10 +216,12 @@ export class ClaimStore {
       command = new UpdateCommand({
         TableName: table,
         Key: { itemId: item.itemId },
-        UpdateExpression: 'SET claimedAttempt = :attempt, claimState = :running, leaseUntil = :lease',
+        UpdateExpression:
+          'SET claimedAttempt = :attempt, claimState = :running, claimedBy = :by, leaseUntil = :lease',
         ConditionExpression: seenClaim(head),
         ExpressionAttributeValues: {
           ...seenClaimValues(head),
+          ':by': recordId,
           ':attempt': attempt,
           ':running': 'running',
           ':lease': leaseUntil,

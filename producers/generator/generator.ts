@@ -248,13 +248,16 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
       }
       let claim: Awaited<ReturnType<ClaimStore['claim']>>;
       try {
-        claim = await claims.claim(item, model.requested, deadline - tuning.minStartMs);
+        claim = await claims.claim(
+          { item, modelId: model.requested, recordId: record.eventID },
+          deadline - tuning.minStartMs,
+        );
       } catch (err) {
         stats.claimFailures++;
         logger.error('could not claim a work item', { itemId: item.itemId, error: err });
         return void fail(record);
       }
-      if (claim.kind === 'completed' || claim.kind === 'running') {
+      if (claim.kind === 'completed' || claim.kind === 'running' || claim.kind === 'ended') {
         stats.duplicatesSkipped++;
         logger.info('work item already generated or generating; skipped', {
           itemId: item.itemId,

@@ -165,6 +165,22 @@ describe('producer on the local stand-ins', () => {
       });
     });
 
+    it('starts nothing when the record whose generation failed for good is delivered again (a Lambda retry)', async () => {
+      const producer = await fixture.handler({ MAX_GENERATION_ATTEMPTS: '1' });
+      const item: WorkItem = { itemId: 'failed-then-retried', prompt: 'fail-me again', maxTokens: 60 };
+      fixture.bedrock.setFaults({ midStream: { match: 'fail-me', probability: 1, afterTokens: 3 } });
+      const event = new WorkItemShard().event([item]);
+      await producer.handler(event);
+      fixture.bedrock.setFaults({});
+      const streamsBefore = fixture.bedrock.stats().streams;
+      const response = await producer.handler(event);
+      expect(response.batchItemFailures).toEqual([]);
+      expect(fixture.bedrock.stats().streams).toBe(streamsBefore);
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      expect(checkAttempt(records).ending).toMatchObject({ type: 'error', attempt: 1, final: true });
+      expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 1, claimState: 'failed' });
+    });
+
     it('takes over an item whose producer died, once its lease runs out', async () => {
       // Prepare: the head a crashed producer left behind, its lease about to run out.
       const producer = await fixture.handler();

@@ -3,6 +3,7 @@ import { decideClaim } from '../../../../producers/generator/claims.js';
 import { ItemHead } from '../../../../shared/items.js';
 
 const NOW = 1_700_000_000_000;
+const RECORD = 'shardId-000000000000:49600000000000000000000000000000000000000000000000000007';
 const head = (fields: Record<string, unknown>) =>
   ItemHead.parse({
     itemId: 'item-1',
@@ -15,20 +16,20 @@ const head = (fields: Record<string, unknown>) =>
 
 describe('decideClaim', () => {
   it('creates an item that has no head row', () => {
-    expect(decideClaim(undefined, NOW)).toBe('create');
+    expect(decideClaim(undefined, NOW, RECORD)).toBe('create');
   });
 
   it('never starts a second generation of a completed item, whoever recorded the completion', () => {
-    expect(decideClaim(head({ claimState: 'completed', claimedAttempt: 1 }), NOW)).toBe('completed');
-    expect(decideClaim(head({ status: 'completed', claimState: 'running', claimedAttempt: 1 }), NOW)).toBe(
-      'completed',
-    );
+    expect(decideClaim(head({ claimState: 'completed', claimedAttempt: 1 }), NOW, RECORD)).toBe('completed');
+    expect(
+      decideClaim(head({ status: 'completed', claimState: 'running', claimedAttempt: 1 }), NOW, RECORD),
+    ).toBe('completed');
   });
 
   it('leaves an item under an unexpired lease to its holder', () => {
-    expect(decideClaim(head({ claimState: 'running', claimedAttempt: 1, leaseUntil: NOW + 1 }), NOW)).toBe(
-      'held',
-    );
+    expect(
+      decideClaim(head({ claimState: 'running', claimedAttempt: 1, leaseUntil: NOW + 1 }), NOW, RECORD),
+    ).toBe('held');
   });
 
   it('keeps a running lease even when an older attempt has just been applied as failed', () => {
@@ -36,15 +37,28 @@ describe('decideClaim', () => {
       decideClaim(
         head({ status: 'failed', claimState: 'running', claimedAttempt: 2, leaseUntil: NOW + 5_000 }),
         NOW,
+        RECORD,
       ),
     ).toBe('held');
   });
 
   it('lets a resend claim a new attempt of a finally failed item', () => {
-    expect(decideClaim(head({ claimState: 'failed', claimedAttempt: 3 }), NOW)).toBe('reclaim');
     expect(
-      decideClaim(head({ status: 'failed', claimState: 'running', claimedAttempt: 1, leaseUntil: NOW }), NOW),
+      decideClaim(head({ claimState: 'failed', claimedAttempt: 3, claimedBy: 'shardId-0:1' }), NOW, RECORD),
     ).toBe('reclaim');
+    expect(
+      decideClaim(
+        head({ status: 'failed', claimState: 'running', claimedAttempt: 1, leaseUntil: NOW }),
+        NOW,
+        RECORD,
+      ),
+    ).toBe('reclaim');
+  });
+
+  it('keeps a final failure final when the same input record is delivered again (a Lambda retry)', () => {
+    expect(
+      decideClaim(head({ claimState: 'failed', claimedAttempt: 2, claimedBy: RECORD }), NOW, RECORD),
+    ).toBe('ended');
   });
 
   it('takes over an item whose producer stopped renewing its lease', () => {
@@ -52,9 +66,10 @@ describe('decideClaim', () => {
       decideClaim(
         head({ status: 'streaming', claimState: 'running', claimedAttempt: 1, leaseUntil: NOW }),
         NOW,
+        RECORD,
       ),
     ).toBe('takeover');
     // A head without claim fields (written by the consumer first) has no live producer either.
-    expect(decideClaim(head({ status: 'streaming' }), NOW)).toBe('takeover');
+    expect(decideClaim(head({ status: 'streaming' }), NOW, RECORD)).toBe('takeover');
   });
 });
