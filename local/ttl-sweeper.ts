@@ -3,6 +3,7 @@ import { DeleteCommand, type DynamoDBDocumentClient, ScanCommand } from '@aws-sd
 import { classifyAwsError, describe } from '../shared/errors.js';
 import { TTL_ATTRIBUTE } from '../shared/tables.js';
 
+/** Which tables to sweep, how often, by which clock. */
 export interface TtlSweeperOptions {
   readonly dynamo: DynamoDBDocumentClient;
   readonly tables: readonly string[];
@@ -14,6 +15,7 @@ export interface TtlSweeperOptions {
   readonly onError?: (err: unknown) => void;
 }
 
+/** A running sweeper. */
 export interface TtlSweeper {
   /** Deletes every row of every table whose `expiresAt` has passed; returns how many. */
   sweepOnce(): Promise<number>;

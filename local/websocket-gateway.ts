@@ -25,6 +25,7 @@ import {
 
 type Route = (event: APIGatewayProxyWebsocketEventV2) => Promise<APIGatewayProxyResultV2>;
 
+/** How to run the local stage. */
 export interface WebSocketGatewayOptions {
   /** The integrations: `message` serves every route but `$connect` / `$disconnect`. */
   readonly handlers: { readonly connect: Route; readonly disconnect: Route; readonly message: Route };
@@ -42,6 +43,7 @@ export interface WebSocketGatewayOptions {
   readonly onError?: (what: string, err: unknown) => void;
 }
 
+/** Counters since the gateway started. */
 export interface GatewayStats extends ManagementStats {
   /** Client messages passed to an integration. */
   readonly messages: number;

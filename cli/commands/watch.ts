@@ -33,6 +33,7 @@ export interface WatchOutput {
   readonly err: { write(text: string): unknown };
 }
 
+/** What to watch, and where. */
 export interface WatchOptions {
   readonly url: string;
   readonly token: string;

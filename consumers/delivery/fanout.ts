@@ -9,6 +9,7 @@ import { createConnectionStore } from '../websocket/connection-store.js';
 import { updateFrames } from './framing.js';
 import { DEFAULT_POST_POLICY, type PostPolicy, postFrames } from './post.js';
 
+/** What the fan-out needs; `config.endpoints.websocketManagement` is required. */
 export interface FanoutDeps {
   readonly config: Config;
   readonly clients: Pick<AwsClients, 'dynamo' | 'management'>;

@@ -89,6 +89,7 @@ export function encodeFrame(message: ServerMessage): string {
   return frame;
 }
 
+/** A snapshot before framing: `text` may be any length. */
 export interface SnapshotContent {
   readonly itemId: string;
   readonly attempt: number;

@@ -19,6 +19,7 @@ export interface PostPolicy {
   readonly deadlineMs: number;
 }
 
+/** At most ~3 s per delivery: 4 attempts per frame, 50–400 ms backoff caps. */
 export const DEFAULT_POST_POLICY: PostPolicy = {
   maxAttempts: 4,
   baseDelayMs: 50,

@@ -13,6 +13,7 @@ export type ParsedClientMessage =
   | { readonly ok: true; readonly message: ClientMessage }
   | { readonly ok: false; readonly error: string; readonly itemId?: string };
 
+/** The actions clients send (each also an API Gateway route key). */
 export const CLIENT_ACTIONS = ['subscribe', 'unsubscribe', 'cancel'] as const;
 
 const [subscribeItem, subscribeAll] = SubscribeMessage.options;

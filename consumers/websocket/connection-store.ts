@@ -26,8 +26,11 @@ import { TTL_ATTRIBUTE } from '../../shared/tables.js';
  * `expiresAt` (epoch seconds): a connection API Gateway dropped without `$disconnect` and never
  * posted to again is removed by TTL.
  */
+
+/** One item, or every item (dashboards). */
 export type SubscriptionTarget = { readonly itemId: string } | 'all';
 
+/** Connections and subscriptions, as the routes and the fan-out use them. */
 export interface ConnectionStore {
   /** Records a new connection. */
   putConnection(connection: { connectionId: string; subject: string; connectedAtMs: number }): Promise<void>;
@@ -41,6 +44,7 @@ export interface ConnectionStore {
   removeConnection(connectionId: string): Promise<number>;
 }
 
+/** Where the store keeps its rows and for how long. */
 export interface ConnectionStoreOptions {
   readonly dynamo: DynamoDBDocumentClient;
   readonly table: string;

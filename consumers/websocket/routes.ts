@@ -14,6 +14,7 @@ import { type ConnectionStore, createConnectionStore } from './connection-store.
 import { managementEndpointOf, parseWebSocketEvent, type WebSocketEvent } from './event.js';
 import { planSnapshot } from './snapshot.js';
 
+/** What the route handlers need, built once per cold start. */
 export interface WebSocketDeps {
   readonly config: Config;
   readonly clients: Pick<AwsClients, 'dynamo' | 'management'>;

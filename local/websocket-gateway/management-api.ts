@@ -29,6 +29,7 @@ export interface PostFault {
   delayMs?: number;
 }
 
+/** Counters of the management API. */
 export interface ManagementStats {
   /** `POST @connections` requests, whatever their answer. */
   posts: number;
@@ -42,6 +43,7 @@ export interface ManagementStats {
   throttled: number;
 }
 
+/** The gateway state the management API reads and changes. */
 export interface ManagementApi {
   readonly stage: string;
   readonly connections: Map<string, LiveConnection>;

@@ -32,8 +32,10 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/** What a UI shows about the connection; `closed` is final. */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
+/** Reconnect backoff (see `reconnectDelayMs`). */
 export interface ReconnectOptions {
   /** Delay cap before the first reconnect, in ms. Default 250. */
   readonly initialDelayMs?: number;
@@ -43,6 +45,7 @@ export interface ReconnectOptions {
   readonly maxAttempts?: number;
 }
 
+/** Where to connect, with which token and WebSocket class. */
 export interface StreamsClientOptions {
   /** The WebSocket API's URL (`wss://…/{stage}`); the token is added as `?token=`. */
   readonly url: string;
