@@ -2,6 +2,7 @@ import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/
 import { z } from 'zod';
 import { ErrorInfo, Usage } from './contracts/chunk-record.js';
 import { ItemStatus, type StoredItem } from './contracts/stored-item.js';
+import { StreamsError } from './errors.js';
 
 /**
  * The head row of an item in the items table. Written by two sides, each owning its fields:
@@ -109,8 +110,12 @@ export async function readFullText(
     startKey = page.LastEvaluatedKey;
   } while (startKey && texts.length < head.parts);
   if (texts.length < head.parts) {
-    throw new Error(
+    // A read that raced a new attempt (whose writer deletes the old attempt's parts) reads a
+    // consistent item when it reads again: retryable.
+    throw new StreamsError(
+      'text_parts_missing',
       `item ${head.itemId}: head lists ${head.parts} text parts but ${texts.length} were found`,
+      { retryable: true },
     );
   }
   return texts.slice(0, head.parts).join('') + head.text;

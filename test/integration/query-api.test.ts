@@ -7,15 +7,41 @@ import { issueToken } from '../../shared/auth.js';
 import { ApiError, ItemSummary, StoredItem } from '../../shared/contracts/stored-item.js';
 import { readItem } from '../../shared/items.js';
 import { attemptRecords, longText, splitText } from '../factories/chunk-records.js';
-import { deliverLikeLambda, TestShard } from '../factories/kinesis-events.js';
+import { deliverLikeLambda, kinesisEvent, TestShard } from '../factories/kinesis-events.js';
 import {
   type ConsumerWorld,
+  faultyDynamo,
   putClaimedHead,
   recordingPublisher,
   startConsumerWorld,
   TEST_SECRET,
   telemetry,
 } from './consumer-fixture.js';
+
+/** An HTTP API payload 2.0 event as a deployed API with a `$default` route on a named stage sends it. */
+function apiEvent(path: string, token: string, stage = '$default'): APIGatewayProxyEventV2 {
+  const rawPath = stage === '$default' ? path : `/${stage}${path}`;
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath,
+    rawQueryString: '',
+    headers: { authorization: `Bearer ${token}` },
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'api',
+      domainName: 'api.example.com',
+      domainPrefix: 'api',
+      http: { method: 'GET', path: rawPath, protocol: 'HTTP/1.1', sourceIp: '10.0.0.1', userAgent: 'test' },
+      requestId: 'r',
+      routeKey: '$default',
+      stage,
+      time: '01/Jan/2030:00:00:00 +0000',
+      timeEpoch: 1_893_456_000_000,
+    },
+  };
+}
 
 describe('HTTP query API through the local HTTP API', () => {
   let world: ConsumerWorld;
@@ -101,6 +127,54 @@ describe('HTTP query API through the local HTTP API', () => {
       expect(StoredItem.parse(await response.json()).itemId).toBe(ids.big);
     });
 
+    it('reads again when a new attempt replaced the item between reading its head and its parts', async () => {
+      // Prepare: an item with sealed parts of attempt 1; its reader is overtaken by attempt 2.
+      const id = 'q-overtaken';
+      await putClaimedHead(world, id, { createdAt: '2029-12-31T00:00:00.000Z' });
+      const consumer = createReassemblerHandler({
+        config: world.config,
+        clients: world.clients,
+        deadLetters: { send: async () => {} },
+        publisher: recordingPublisher(),
+        ...telemetry('consumer'),
+        sealBytes: 16,
+      });
+      const shard = new TestShard();
+      await consumer(
+        kinesisEvent(shard.records(attemptRecords(id, 1, splitText(longText(200), 10), { type: 'none' }))),
+      );
+      const overtaken = faultyDynamo(world, () => undefined);
+      let overtook = false;
+      overtaken.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'QueryCommand' && !overtook) {
+            overtook = true;
+            await consumer(
+              kinesisEvent(shard.records(attemptRecords(id, 2, ['second ', 'attempt'], { type: 'end' }))),
+            );
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'overtake' },
+      );
+      const handler = createQueryApiHandler({
+        config: world.config,
+        clients: { dynamo: overtaken },
+        ...telemetry('query-api'),
+      });
+
+      // Act
+      const response = await handler(apiEvent(`/items/${id}`, token));
+
+      // Assess
+      expect(overtook).toBe(true);
+      expect(response.statusCode).toBe(200);
+      expect(StoredItem.parse(JSON.parse(response.body ?? ''))).toMatchObject({
+        attempt: 2,
+        text: 'second attempt',
+      });
+    });
+
     it('answers 404 with a JSON error for an unknown id', async () => {
       const response = await get('/items/never-submitted');
 
@@ -162,7 +236,10 @@ describe('HTTP query API through the local HTTP API', () => {
       const response = await get(`/items${query}`);
       expect(response.status).toBe(200);
       const body = (await response.json()) as { items: unknown[] };
-      return body.items.map((item) => ItemSummary.strict().parse(item));
+      // Only the items made for these tests (others are older and made by other tests).
+      return body.items
+        .map((item) => ItemSummary.strict().parse(item))
+        .filter((item) => (Object.values(ids) as string[]).includes(item.itemId));
     };
 
     it('lists the latest items of every status first, without their text', async () => {
@@ -290,32 +367,7 @@ describe('HTTP query API through the local HTTP API', () => {
         clients: world.clients,
         ...telemetry('q'),
       });
-      const event = {
-        version: '2.0',
-        routeKey: '$default',
-        rawPath: `/prod/items/${ids.done}`,
-        rawQueryString: '',
-        headers: { authorization: `Bearer ${token}` },
-        isBase64Encoded: false,
-        requestContext: {
-          accountId: '123456789012',
-          apiId: 'api',
-          domainName: 'api.example.com',
-          domainPrefix: 'api',
-          http: {
-            method: 'GET',
-            path: `/prod/items/${ids.done}`,
-            protocol: 'HTTP/1.1',
-            sourceIp: '10.0.0.1',
-            userAgent: 'test',
-          },
-          requestId: 'r',
-          routeKey: '$default',
-          stage: 'prod',
-          time: '01/Jan/2030:00:00:00 +0000',
-          timeEpoch: 1_893_456_000_000,
-        },
-      } satisfies APIGatewayProxyEventV2;
+      const event = apiEvent(`/items/${ids.done}`, token, 'prod');
 
       const response = await handler(event);
 
