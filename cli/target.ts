@@ -34,7 +34,9 @@ export function loadTarget(args: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     raw = readFileSync(resolve(file), 'utf8');
   } catch {
-    throw new Error(`no stack file at ${file}: start the local stack with \`npm start\`, or pass --stack <file>`);
+    throw new Error(
+      `no stack file at ${file}: start the local stack with \`npm start\`, or pass --stack <file>`,
+    );
   }
   const parsed = Target.safeParse(JSON.parse(raw));
   if (!parsed.success) throw new Error(`stack file ${file} is not valid: ${parsed.error.message}`);
