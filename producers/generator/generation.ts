@@ -396,11 +396,16 @@ async function runAttempt(env: GenerationEnv, job: GenerationJob, isLast: boolea
   try {
     await lastValueFrom(
       concat(deltas$, ending$).pipe(
-        concatMap((chunk) => from(sink.put(chunk)).pipe(map(() => chunk))),
-        tap((chunk) => {
-          stats.chunkRecords++;
+        concatMap((chunk) =>
+          // A superseded attempt writes nothing more: the newer attempt owns the item now.
+          signal.reason instanceof LeaseLostError
+            ? of({ chunk, written: false })
+            : from(sink.put(chunk)).pipe(map(() => ({ chunk, written: true }))),
+        ),
+        tap(({ chunk, written }) => {
+          if (written) stats.chunkRecords++;
           if (chunk.type !== 'delta') return;
-          stats.deltaRecords++;
+          if (written) stats.deltaRecords++;
           buffered.next(Math.max(0, buffered.value - utf8Length(chunk.text)));
           acks.next();
         }),

@@ -1,3 +1,4 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkItem } from '../../shared/contracts/index.js';
 import { lambdaContext, WorkItemShard } from '../factories/work-item-events.js';
@@ -45,6 +46,34 @@ describe('producer: cancel, time budget and concurrency', () => {
     // The model request was aborted, not left streaming.
     await until('the model stream is closed', () => fixture.bedrock.stats().activeStreams === activeBefore);
     expect(producer.handler.stats().generationsCancelled).toBe(1);
+  });
+
+  it('stops writing, without an ending, when another producer claims a newer attempt of the item', async () => {
+    // Prepare
+    fixture.bedrock.setTiming({ tokensPerSecond: 200 });
+    const producer = await fixture.handler();
+    const item: WorkItem = { itemId: 'taken-over', prompt: 'A story someone else finishes', maxTokens: 4000 };
+    const running = producer.handler(new WorkItemShard().event([item]));
+    await until(
+      'some text is on the chunk stream',
+      async () => ((await producer.readChunks()).get(item.itemId)?.length ?? 0) >= 2,
+    );
+    // Act: another producer's takeover, as its claim writes it.
+    await fixture.dynamo.send(
+      new UpdateCommand({
+        TableName: producer.config.tables.items,
+        Key: { itemId: item.itemId },
+        UpdateExpression: 'SET claimedAttempt = :two, claimedBy = :other',
+        ExpressionAttributeValues: { ':two': 2, ':other': 'shardId-000000000001:1' },
+      }),
+    );
+    await running;
+    // Assess
+    const records = (await producer.readChunks()).get(item.itemId) ?? [];
+    expect(records.every((r) => r.attempt === 1 && r.type === 'delta')).toBe(true);
+    expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i));
+    expect(producer.handler.stats()).toMatchObject({ generationsSuperseded: 1, generationsFailed: 0 });
+    expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 2, claimState: 'running' });
   });
 
   it('fails a generation that cannot finish in the time left as retryable, with a clear code', async () => {
