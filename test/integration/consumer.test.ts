@@ -258,6 +258,54 @@ describe('reassembler on dynalite', () => {
     for (const [i, id] of ids.entries()) expect(await textOf(id)).toBe(texts[i]);
   });
 
+  /** A client on which BatchGetItem answers only half the keys, returning the rest as unprocessed. */
+  const halfAnsweringReads = (times: number) => {
+    let partial = 0;
+    const dynamo = faultyDynamo(world, () => undefined);
+    dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { RequestItems?: Record<string, { Keys: unknown[] }> };
+        const table = world.config.tables.items;
+        const request = input.RequestItems?.[table];
+        if (context.commandName !== 'BatchGetItemCommand' || !request || partial >= times) return next(args);
+        partial += 1;
+        const half = Math.floor(request.Keys.length / 2);
+        const result = await next({
+          ...args,
+          input: { ...input, RequestItems: { [table]: { ...request, Keys: request.Keys.slice(0, half) } } },
+        });
+        const output = result.output as { UnprocessedKeys?: Record<string, unknown> };
+        output.UnprocessedKeys = { [table]: { ...request, Keys: request.Keys.slice(half) } };
+        return result;
+      },
+      { step: 'initialize', name: 'halfAnsweringReads' },
+    );
+    return { dynamo, partialAnswers: () => partial };
+  };
+
+  it.each([
+    ['reads the unprocessed keys again', 2, 0],
+    ['falls back to reading each head when keys stay unprocessed', 1_000, 5],
+  ])('reads the heads of 130 items 100 at a time and %s', async (_case, partialTimes, singleReads) => {
+    // Prepare
+    const ids = Array.from({ length: 130 }, () => newId('many'));
+    for (const id of ids) await putClaimedHead(world, id);
+    const reads = halfAnsweringReads(partialTimes);
+    const meter = createStoreMeter();
+
+    // Act
+    const result = await consumer({ dynamo: reads.dynamo, meter })(
+      kinesisEvent(new TestShard().records(ids.flatMap((id) => attemptRecords(id, 1, [`text of ${id}`])))),
+    );
+
+    // Assess
+    expect(result.batchItemFailures).toEqual([]);
+    expect(reads.partialAnswers()).toBeGreaterThanOrEqual(2);
+    // 100 keys halved for 5 rounds leave 4 unread, 30 keys leave 1.
+    expect(meter.calls.GetItem ?? 0).toBe(singleReads);
+    for (const id of ids) expect(await textOf(id)).toBe(`text of ${id}`);
+  });
+
   it('retries a throttled write and applies the batch without reporting a failure', async () => {
     // Prepare
     const id = newId('throttled');
