@@ -60,7 +60,7 @@ export async function ensureTable(dynamo: DynamoDBClient, name: string, spec: Ta
                 { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
                 { AttributeName: index.sortKey, KeyType: 'RANGE' as const },
               ],
-              Projection: { ProjectionType: 'ALL' as const },
+              Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [...index.projected] },
             }))
           : undefined,
       }),

@@ -122,7 +122,7 @@ export async function readFullText(
 }
 
 /** The public view of a head row and its full text. */
-export function toStoredItem(head: ItemHead, text: string): StoredItem {
+export function toStoredItem(head: Omit<ItemHead, 'version'>, text: string): StoredItem {
   return {
     itemId: head.itemId,
     status: head.status,

@@ -16,6 +16,8 @@ export interface TableSpec {
     readonly name: string;
     readonly partitionKey: string;
     readonly sortKey: string;
+    /** Non-key attributes copied into the index (INCLUDE projection). */
+    readonly projected: readonly string[];
   }>;
 }
 
@@ -23,10 +25,32 @@ export const TTL_ATTRIBUTE = 'expiresAt';
 
 export const ITEMS_BY_STATUS_INDEX = 'byStatus';
 
+/**
+ * What `GET /items` shows besides the keys. Only these are projected into `byStatus`: a head write
+ * that changes none of them (every batch that appends text) then costs no index write.
+ */
+export const ITEM_SUMMARY_ATTRIBUTES = [
+  'attempt',
+  'modelId',
+  'metadata',
+  'usage',
+  'costUsd',
+  'firstTokenAt',
+  'completedAt',
+  'error',
+] as const;
+
 export const TABLES = {
   items: {
     partitionKey: 'itemId',
-    indexes: [{ name: ITEMS_BY_STATUS_INDEX, partitionKey: 'status', sortKey: 'createdAt' }],
+    indexes: [
+      {
+        name: ITEMS_BY_STATUS_INDEX,
+        partitionKey: 'status',
+        sortKey: 'createdAt',
+        projected: ITEM_SUMMARY_ATTRIBUTES,
+      },
+    ],
   },
   text: { partitionKey: 'itemId', sortKey: 'key' },
   connections: { partitionKey: 'pk', sortKey: 'sk' },

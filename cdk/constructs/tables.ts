@@ -45,7 +45,8 @@ function tableFromSpec(scope: Construct, id: string, spec: TableSpec, removalPol
       indexName: index.name,
       partitionKey: key(index.partitionKey),
       sortKey: key(index.sortKey),
-      projectionType: dynamodb.ProjectionType.ALL,
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...index.projected],
     });
   }
   return table;

@@ -2,23 +2,13 @@ import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb
 import type { ItemStatus, ItemSummary } from '../../shared/contracts/stored-item.js';
 import { ItemHead, toStoredItem } from '../../shared/items.js';
 import { withRetry } from '../../shared/retry.js';
-import { ITEMS_BY_STATUS_INDEX } from '../../shared/tables.js';
+import { ITEM_SUMMARY_ATTRIBUTES, ITEMS_BY_STATUS_INDEX } from '../../shared/tables.js';
 
-/** Head attributes a summary needs: everything but the text, which can be tens of KB per row. */
-const SUMMARY_ATTRIBUTES = [
-  'itemId',
-  'status',
-  'version',
-  'attempt',
-  'modelId',
-  'metadata',
-  'usage',
-  'costUsd',
-  'createdAt',
-  'firstTokenAt',
-  'completedAt',
-  'error',
-] as const;
+/** A `byStatus` row: the head without what the index does not project. */
+const SummaryRow = ItemHead.omit({ version: true });
+
+/** The keys of `byStatus` and what it projects: all a summary shows. */
+const SUMMARY_ATTRIBUTES = ['itemId', 'status', 'createdAt', ...ITEM_SUMMARY_ATTRIBUTES];
 
 /** Latest first: newest `createdAt`, then item id so that equal times have a stable order. */
 const latestFirst = (a: ItemSummary, b: ItemSummary) =>
@@ -59,7 +49,7 @@ export async function listItems(
   return pages
     .flatMap((page) => page.Items ?? [])
     .map((row) => {
-      const { text: _text, ...summary } = toStoredItem(ItemHead.parse(row), '');
+      const { text: _text, ...summary } = toStoredItem(SummaryRow.parse(row), '');
       return summary;
     })
     .sort(latestFirst)

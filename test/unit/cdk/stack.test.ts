@@ -259,14 +259,20 @@ describe('the stack with the default context', () => {
           { AttributeName: spec.partitionKey, KeyType: 'HASH' },
           ...('sortKey' in spec ? [{ AttributeName: spec.sortKey, KeyType: 'RANGE' }] : []),
         ]);
-        const indexes = (p.GlobalSecondaryIndexes ?? []) as Array<{ IndexName: string; KeySchema: unknown }>;
-        expect(indexes.map((i) => [i.IndexName, i.KeySchema])).toEqual(
+        const indexes = (p.GlobalSecondaryIndexes ?? []) as Array<{
+          IndexName: string;
+          KeySchema: unknown;
+          Projection: unknown;
+        }>;
+        // Only the summary attributes are projected: appending text must not cost an index write.
+        expect(indexes.map((i) => [i.IndexName, i.KeySchema, i.Projection])).toEqual(
           ('indexes' in spec ? spec.indexes : []).map((i) => [
             i.name,
             [
               { AttributeName: i.partitionKey, KeyType: 'HASH' },
               { AttributeName: i.sortKey, KeyType: 'RANGE' },
             ],
+            { ProjectionType: 'INCLUDE', NonKeyAttributes: [...i.projected] },
           ]),
         );
       }
