@@ -9,18 +9,7 @@ import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../
 import { ApiError, StoredItem } from '../../shared/contracts/stored-item.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
 import { waitFor } from '../support/wait.js';
-
-/** A seeded generator, so the crashes fall the same way on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../support/random.js';
 
 /** Runs a command line, keeping its output out of the test report. */
 async function cli(command: { run(args: string[]): Promise<number> }, args: string[]) {

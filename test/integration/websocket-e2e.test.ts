@@ -19,23 +19,12 @@ import { createStreamsClient, type StreamsClient } from '../../shared/client/ind
 import type { WorkItem } from '../../shared/contracts/work-item.js';
 import { readItem, readItemHead } from '../../shared/items.js';
 import { waitFor } from '../support/wait.js';
+import { seeded } from '../support/random.js';
 
 const FULL = process.env.DELIVERY_E2E === 'full';
 const ITEMS = FULL ? 50 : 6;
 const VIEWERS_PER_ITEM = FULL ? 20 : 6;
 const MAX_TOKENS = FULL ? 1000 : 200;
-
-/** A seeded generator, so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('live delivery end to end on the local stack', () => {
   let dir: string;

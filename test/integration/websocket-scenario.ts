@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import { createStreamsClient, type StreamsClient } from '../../shared/client/index.js';
 import { readItem } from '../../shared/items.js';
 import { type DeliveryWorld, waitUntil } from './websocket-helpers.js';
+import { seeded } from '../support/random.js';
 
 export interface ScenarioOptions {
   readonly items: number;
@@ -44,18 +45,6 @@ export interface ScenarioResult {
   /** Viewers whose final text or status differs from the stored item (must be empty). */
   readonly mismatches: string[];
   readonly elapsedMs: number;
-}
-
-/** A seeded generator, so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = ['alpha', 'beta', 'gamma', 'δέλτα', 'échelle', '数据', '😀', 'line\n', '"quoted"', 'tab\t'];

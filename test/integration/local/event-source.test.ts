@@ -17,7 +17,8 @@ import {
 } from '../../../local/event-source/index.js';
 import { startKinesisFaultProxy } from '../../../local/kinesis-faults.js';
 import { ensureStream } from '../../../local/resources.js';
-import { dataOf, kinesisClient, type PutRecord, putRecords, seeded, waitFor } from './kinesis-helpers.js';
+import { seeded } from '../../support/random.js';
+import { dataOf, kinesisClient, type PutRecord, putRecords, waitFor } from './kinesis-helpers.js';
 
 const IDLE = { timeoutMs: 15_000 };
 /** Short intervals so tests take milliseconds, not the seconds Lambda's own polling takes. */

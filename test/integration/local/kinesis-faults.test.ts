@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startKinesis } from '../../../local/emulators.js';
 import { type KinesisFaultProxy, startKinesisFaultProxy } from '../../../local/kinesis-faults.js';
 import { ensureStream } from '../../../local/resources.js';
-import { seeded } from './kinesis-helpers.js';
+import { seeded } from '../../support/random.js';
 
 const client = (endpoint: string, maxAttempts?: number) =>
   new KinesisClient({ region: 'us-east-1', endpoint, requestHandler: new NodeHttpHandler(), maxAttempts });

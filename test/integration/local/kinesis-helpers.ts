@@ -56,15 +56,3 @@ export async function waitFor(
 export function dataOf(event: KinesisStreamEvent): string[] {
   return event.Records.map((r) => Buffer.from(r.kinesis.data, 'base64').toString('utf8'));
 }
-
-/** A seeded generator in [0, 1) (mulberry32), so injected faults fall the same way on every run. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
