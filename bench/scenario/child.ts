@@ -1,0 +1,45 @@
+/**
+ * Runs one scenario (or the capacity probes) in a process of its own, so each gets fresh
+ * emulators and its own memory figures. Started by `runInChild`; talks over the IPC channel.
+ */
+import { type CapacitySpec, measureCapacity } from '../capacity.js';
+import { runScenario, type ScenarioSpec } from './run-scenario.js';
+
+export type ChildRequest =
+  | { readonly kind: 'scenario'; readonly spec: ScenarioSpec }
+  | { readonly kind: 'capacity'; readonly spec: CapacitySpec };
+
+export type ChildMessage =
+  | { readonly type: 'progress'; readonly line: string }
+  | { readonly type: 'result'; readonly result: unknown }
+  | { readonly type: 'error'; readonly message: string };
+
+process.env.AWS_ACCESS_KEY_ID = 'local';
+process.env.AWS_SECRET_ACCESS_KEY = 'local';
+process.env.AWS_REGION = 'us-east-1';
+delete process.env.AWS_PROFILE;
+delete process.env.AWS_SESSION_TOKEN;
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+process.env.POWERTOOLS_LOG_LEVEL = 'CRITICAL';
+
+const send = (message: ChildMessage) =>
+  new Promise<void>((resolve) => {
+    if (process.send) process.send(message, () => resolve());
+    else resolve();
+  });
+
+process.once('message', async (request: ChildRequest) => {
+  const progress = (line: string) => void send({ type: 'progress', line });
+  try {
+    const result =
+      request.kind === 'scenario'
+        ? await runScenario(request.spec, progress)
+        : await measureCapacity(request.spec, progress);
+    await send({ type: 'result', result });
+  } catch (err) {
+    await send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  }
+  // Sockets and timers of a stopped stack may linger; the figures are sent.
+  process.exit(0);
+});
