@@ -1,0 +1,76 @@
+/**
+ * `npm run chaos`: N work items through the local stack with a fault at every layer at once.
+ *
+ *   npm run chaos                     1,000 items
+ *   npm run chaos -- --quick          60 items
+ *   npm run chaos -- --items 300 --seed 3
+ *
+ * Exits 1 when any item is lost, duplicated or corrupted, or a viewer ends with other text than
+ * the stored item.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chaosDefaults, runChaos } from './chaos/run-chaos.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/stack.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+// Injected faults make the handlers log every retry; the report says what happened.
+process.env.POWERTOOLS_LOG_LEVEL ??= 'CRITICAL';
+process.env.AWS_ACCESS_KEY_ID = LOCAL_CREDENTIALS.accessKeyId;
+process.env.AWS_SECRET_ACCESS_KEY = LOCAL_CREDENTIALS.secretAccessKey;
+process.env.AWS_REGION = LOCAL_REGION;
+delete process.env.AWS_PROFILE;
+delete process.env.AWS_SESSION_TOKEN;
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    items: { type: 'string' },
+    seed: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write('usage: npm run chaos -- [--quick] [--items N] [--seed S]\n');
+  process.exit(0);
+}
+const items = Number(values.items ?? (values.quick ? 60 : 1_000));
+if (!Number.isInteger(items) || items < 1)
+  throw new RangeError(`--items must be a whole number >= 1, got ${values.items}`);
+const options = { ...chaosDefaults(items), ...(values.seed ? { seed: Number(values.seed) } : {}) };
+
+const started = Date.now();
+const report = await runChaos(options, (line) =>
+  process.stdout.write(`${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s  ${line}\n`),
+);
+
+const f = report.faults;
+const lines = [
+  '',
+  `chaos run: ${report.submitted} items, seed ${options.seed}, ${(report.elapsedMs / 1000).toFixed(0)} s`,
+  `  submitted                       ${report.submitted} (+${report.resent} resent)`,
+  `  completed with the exact text   ${report.completed}`,
+  `  failed with a recorded reason   ${report.failed} ${JSON.stringify(report.failedByCode)}`,
+  `  viewers matching stored text    ${report.viewers.matched} of ${report.viewers.pairs} (viewer, item) pairs`,
+  `  lost                            ${report.lost}`,
+  `  duplicated                      ${report.duplicated}`,
+  `  corrupted                       ${report.corrupted}`,
+  `  faults fired: ${f.modelThrottles} model throttles, ${f.midStreamFailures} mid-stream failures, ${f.truncatedStreams} truncated streams,`,
+  `    ${f.putRecordFailures} PutRecords record failures, ${f.putThrottles} put throttles, ${f.consumerCrashes} consumer crashes,`,
+  `    ${f.producerCrashes} producer crashes, ${f.duplicateSubmissions} duplicate submissions, ${f.viewerDisconnects} viewer disconnects`,
+  `    (${f.viewerReconnects} reconnects), ${f.restarts} stack restart`,
+  ...report.problems.map((p) => `  ${p.kind.toUpperCase()} ${p.itemId}: ${p.detail}`),
+  ...report.viewers.examples.map((e) => `  VIEWER MISMATCH ${e}`),
+  '',
+];
+process.stdout.write(lines.join('\n'));
+const dir = join('bench', 'results');
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `chaos-${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+process.stdout.write(`report: ${file}\n`);
+const bad = report.lost + report.duplicated + report.corrupted + report.viewers.mismatched;
+process.exit(bad > 0 ? 1 : 0);
