@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { chaosDefaults, runChaos } from '../../bench/chaos/run-chaos.js';
+
+describe('npm run chaos -- --quick', () => {
+  it('loses, duplicates and corrupts nothing with a fault at every layer and a restart half-way', async () => {
+    // Act
+    const report = await runChaos({ ...chaosDefaults(40), deadlineMs: 100_000 }, () => {});
+
+    // Assess: every item ended, well
+    expect(report.problems).toEqual([]);
+    expect({ lost: report.lost, duplicated: report.duplicated, corrupted: report.corrupted }).toEqual({
+      lost: 0,
+      duplicated: 0,
+      corrupted: 0,
+    });
+    expect(report.completed + report.failed).toBe(report.submitted);
+    expect(report.submitted).toBe(40);
+    // Every viewer ends with exactly the stored text.
+    expect(report.viewers.examples).toEqual([]);
+    expect(report.viewers.mismatched).toBe(0);
+    expect(report.viewers.pairs).toBeGreaterThanOrEqual(report.submitted);
+    // And the faults did fire, at every layer.
+    expect(report.faults).toMatchObject({ restarts: 1 });
+    for (const fault of [
+      'modelThrottles',
+      'midStreamFailures',
+      'truncatedStreams',
+      'putRecordFailures',
+      'consumerCrashes',
+      'duplicateSubmissions',
+      'viewerDisconnects',
+      'viewerReconnects',
+    ] as const)
+      expect(report.faults[fault], fault).toBeGreaterThan(0);
+  }, 150_000);
+});
