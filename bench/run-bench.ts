@@ -72,7 +72,7 @@ export function plan(quick: boolean): { capacity: CapacitySpec; scenarios: Plann
     maxTokens,
     items,
     warmupMs: 0,
-    drainMs: quick ? 30_000 : 120_000,
+    drainMs: quick ? 30_000 : 240_000,
     viewers: { mode: 'perItem', count: 2 },
     tapEvery: 1,
   });
@@ -105,7 +105,7 @@ export function plan(quick: boolean): { capacity: CapacitySpec; scenarios: Plann
     : [
         { group: 'cost', spec: cost(64, 30) },
         { group: 'cost', spec: cost(512, 15) },
-        { group: 'cost', spec: cost(2048, 8) },
+        { group: 'cost', spec: cost(2048, 5) },
         { group: 'load', spec: load('load-10', 10, 400, false) },
         { group: 'load', spec: load('load-100', 100, 400, false) },
         { group: 'load', spec: load('load-1000', 1000, 400, true) },

@@ -50,8 +50,8 @@ function costPanel(x: number, pipeline: ScenarioResult, naive: ScenarioResult): 
   const { width, height, left, right, top, bottom } = PANEL;
   const groups = [
     ['Kinesis records', pipeline.per1kTokens.kinesisRecords, naive.per1kTokens.kinesisRecords],
-    ['DynamoDB write units', pipeline.per1kTokens.dynamoWriteUnits, naive.per1kTokens.dynamoWriteUnits],
-    ['WS messages / viewer', pipeline.per1kTokens.wsMessagesPerViewer, naive.per1kTokens.wsMessagesPerViewer],
+    ['write units', pipeline.per1kTokens.dynamoWriteUnits, naive.per1kTokens.dynamoWriteUnits],
+    ['WS msgs / viewer', pipeline.per1kTokens.wsMessagesPerViewer, naive.per1kTokens.wsMessagesPerViewer],
   ] as const;
   const y = logScale(
     groups.flatMap(([, p, n]) => [p, n]),
@@ -186,15 +186,17 @@ export function renderChart(bench: BenchResult): string {
   }
   const width = Math.max(1, panels.length) * PANEL.width;
   const legendY = PANEL.height + 8;
-  const legend = [
-    ['pipeline', COLORS.pipeline],
-    ['naive baseline', COLORS.naive],
-    ['model output (tokens/s the model produced in the pipeline run)', COLORS.offered],
-  ]
+  const legend = (
+    [
+      ['pipeline', COLORS.pipeline, 20],
+      ['naive baseline', COLORS.naive, 120],
+      ['model output in the pipeline run (tokens/s)', COLORS.offered, 250],
+    ] as const
+  )
     .map(
-      ([label, color], i) =>
-        `<rect x="${20 + i * 150}" y="${legendY}" width="12" height="12" fill="${color}"/>` +
-        `<text x="${38 + i * 150}" y="${legendY + 10}" ${FONT} font-size="11">${esc(label as string)}</text>`,
+      ([label, color, x]) =>
+        `<rect x="${x}" y="${legendY}" width="12" height="12" fill="${color}"/>` +
+        `<text x="${x + 18}" y="${legendY + 10}" ${FONT} font-size="11">${esc(label)}</text>`,
     )
     .join('');
   const date = bench.startedAt.slice(0, 10);

@@ -188,6 +188,9 @@ export async function runScenario(
         // The stand-in has no quota; the client-side limiter would otherwise cap the pipeline alone.
         [ENV.modelRequestsPerMinute]: '1000000',
         [ENV.modelTokensPerMinute]: '1000000000',
+        // Every generation of the process shares one model client, whose sockets this sizes
+        // (in AWS each invocation has its own): room for every level of the run, for both flows.
+        [ENV.maxConcurrentGenerations]: '2000',
       },
     });
     stops.unshift(() => stack.stop());
