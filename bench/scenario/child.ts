@@ -29,6 +29,9 @@ const send = (message: ChildMessage) =>
     else resolve();
   });
 
+// A parent that went away (Ctrl-C, a crash) leaves nobody to report to.
+process.once('disconnect', () => process.exit(1));
+
 process.once('message', async (request: ChildRequest) => {
   const progress = (line: string) => void send({ type: 'progress', line });
   try {

@@ -16,7 +16,7 @@ import { type Percentiles, per1k, percentiles } from '../support/stats.js';
 import type { MeterStats, StreamPuts, TableWrites } from './meter.js';
 import { type ModelThread, type ModelThreadStats, startModelThread } from './model-host.js';
 import { type CpuProfileSummary, startCpuProfile } from './profile.js';
-import { TAP_MARKER } from './tap.js';
+import { promptOf } from './tap.js';
 import { type Answer, answerOf, tokensWithin } from './tokens.js';
 import { BenchViewer, type Receipt } from './viewers.js';
 
@@ -224,7 +224,11 @@ async function checkAnswers(
   stack: LocalStack,
   defaults: { modelId: string; maxTokens: number },
 ): Promise<void> {
-  const probe: WorkItem = { itemId: 'answer-check', prompt: 'bench item answer-check: check', maxTokens: 64 };
+  const probe: WorkItem = {
+    itemId: 'answer-check',
+    prompt: promptOf('answer-check', false, 'check'),
+    maxTokens: 64,
+  };
   const expected = await expectedText(stack.clients.bedrock, probe, defaults);
   if (answerOf(probe, defaults).text !== expected)
     throw new Error(
@@ -423,7 +427,7 @@ class Driver {
     const tapped = n % this.spec.tapEvery === 0;
     const item: WorkItem = {
       itemId,
-      prompt: `bench item ${itemId}${tapped ? ` ${TAP_MARKER}` : ''}: describe how a stream carries records.`,
+      prompt: promptOf(itemId, tapped, 'describe how a stream carries records.'),
       maxTokens: this.spec.maxTokens,
     };
     this.unended++;

@@ -5,11 +5,14 @@ import { closeServer, listenOnLoopback } from '../../local/listen.js';
 import { nowMs } from '../support/clock.js';
 
 /**
- * The marker a work item's prompt carries when its tokens should be timed: `bench item <id> [tap]`.
- * Only those streams are decoded, so the tap costs little at a thousand concurrent streams.
+ * How a bench item's prompt starts: `bench item <itemId> [tap] ...` when its tokens should be timed,
+ * `bench item <itemId> - ...` otherwise. Only timed streams are decoded, so the tap costs little at
+ * a thousand concurrent streams; every stream's end is reported.
  */
 export const TAP_MARKER = '[tap]';
-const ITEM_IN_PROMPT = /bench item ([A-Za-z0-9._:-]+)( \[tap\])?/;
+export const promptOf = (itemId: string, tapped: boolean, text: string) =>
+  `bench item ${itemId} ${tapped ? TAP_MARKER : '-'} ${text}`;
+const ITEM_IN_PROMPT = /bench item ([A-Za-z0-9._:-]+) (\[tap\]|-) /;
 
 /** When each token of one response stream left the model stand-in. */
 export interface TappedStream {
@@ -63,7 +66,7 @@ export async function startTapProxy(options: {
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
-        if (itemId && found?.[2] && up.statusCode === 200) tapStream(up, itemId);
+        if (itemId && found?.[2] === TAP_MARKER && up.statusCode === 200) tapStream(up, itemId);
         if (itemId) up.on('close', () => options.onStreamEnd(itemId));
         up.pipe(res);
       },
