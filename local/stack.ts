@@ -9,6 +9,7 @@ import { createFanout, type Fanout } from '../consumers/delivery/fanout.js';
 import { createQueryApiHandler } from '../consumers/query-api/handler.js';
 import { createReassemblerHandler } from '../consumers/reassembler/handler.js';
 import { createWebSocketHandlers } from '../consumers/websocket/handler.js';
+import { createDashboardRoutes } from '../dashboard/serve.js';
 import { createGeneratorHandler } from '../producers/generator/handler.js';
 import { issueToken } from '../shared/auth.js';
 import { type AwsClients, createAwsClients } from '../shared/aws-clients.js';
@@ -225,10 +226,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stops.push(() => chunks.stop());
 
+    const dashboard = createDashboardRoutes({ websocketUrl: gateway.url });
     const http = await startHttpApi({
       handler: query,
       port: options.ports?.http,
       fallback: (req, res) => {
+        if (dashboard(req, res)) return true;
         if (req.method !== 'GET' || req.url !== LOCAL_STATS_PATH) return false;
         const stats = {
           mappings: { input: input.stats(), chunks: chunks.stats() },

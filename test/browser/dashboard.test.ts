@@ -1,0 +1,332 @@
+/**
+ * The dashboard page in real headless Chromium against the real local stack: items stream into
+ * the table and the text panel, the WebSocket is cut at the network level and restored, and the
+ * text on the page must equal the stored text exactly (a duplicated or lost delta fails it).
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatCount, shortModel } from '../../dashboard/page/format.js';
+import { expectedText } from '../../local/expected-text.js';
+import { type LocalStack, startLocalStack } from '../../local/stack.js';
+import type { StoredItem } from '../../shared/contracts/stored-item.js';
+import type { WorkItem } from '../../shared/contracts/work-item.js';
+import { readItem } from '../../shared/items.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SCREENSHOT = 'test-results/dashboard.png';
+/** Prompts containing this hit the stand-in's mid-stream fault on every second stream request. */
+const RETRY_MARK = '[retried once]';
+const CLAUDE = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+const LLAMA = 'meta.llama3-1-8b-instruct-v1:0';
+const NOVA = 'amazon.nova-lite-v1:0';
+
+describe('the dashboard page', () => {
+  let dir: string;
+  let profile: string;
+  let stack: LocalStack;
+  let proxy: TcpProxy;
+  let browser: BrowserContext;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  const submit = async (items: WorkItem[]) => {
+    await stack.clients.kinesis.send(
+      new PutRecordsCommand({
+        StreamName: stack.info.kinesis.inputStream,
+        Records: items.map((item) => ({
+          PartitionKey: item.itemId,
+          Data: Buffer.from(JSON.stringify(item)),
+        })),
+      }),
+    );
+  };
+  const stored = (itemId: string) => readItem(stack.clients.dynamo, stack.config.tables, itemId);
+  const ended = (itemId: string, timeoutMs = 30_000) =>
+    waitFor(
+      async () => {
+        const item = await stored(itemId);
+        return item?.status === 'completed' || item?.status === 'failed' ? item : undefined;
+      },
+      { what: `${itemId} to end in the store`, timeoutMs },
+    );
+  const expected = (item: WorkItem) =>
+    expectedText(stack.clients.bedrock, item, {
+      modelId: stack.config.defaultModelId,
+      maxTokens: stack.config.producer.defaultMaxTokens,
+    });
+
+  // ---- what the page shows ----
+  const row = (itemId: string) => page.locator(`tr[data-item-id="${itemId}"]`);
+  const rowStatus = (itemId: string) => row(itemId).getAttribute('data-status', { timeout: 1_000 });
+  const panelStatus = () => page.getAttribute('#detail', 'data-status');
+  const panelText = async () => (await page.textContent('#detail-text')) ?? '';
+  const bannerShown = () => page.isVisible('#banner');
+  const connectionState = () => page.getAttribute('#connection', 'data-state');
+  const shownItems = () =>
+    page.$$eval('#rows tr[data-item-id]', (rows) => rows.map((r) => r.getAttribute('data-item-id') ?? ''));
+  const select = async (itemId: string) => {
+    await row(itemId).click();
+    await waitFor(async () => (await page.textContent('#detail-id')) === itemId, {
+      what: `${itemId} to be selected`,
+    });
+  };
+  /** Waits until the panel shows the item ended, then returns the text it shows. */
+  const panelEnded = async (status: 'completed' | 'failed', what: string) => {
+    await waitFor(async () => (await panelStatus()) === status, { what, timeoutMs: 30_000 });
+    return panelText();
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium or set CHROMIUM_PATH`);
+    }
+    dir = mkdtempSync(join(tmpdir(), 'dashboard-'));
+    profile = mkdtempSync(join(tmpdir(), 'dashboard-chromium-'));
+    stack = await startLocalStack({
+      dataDir: dir,
+      inMemory: true,
+      bedrock: {
+        // Paced so that text visibly streams for a few seconds per item.
+        timeToFirstTokenMs: 150,
+        tokensPerSecond: 200,
+        faults: { midStream: { match: RETRY_MARK, everyNth: 2, afterTokens: 60 } },
+      },
+    });
+    const gateway = new URL(stack.info.websocket.url);
+    proxy = await startTcpProxy({ host: gateway.hostname, port: Number(gateway.port) });
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1440, height: 900 },
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    // The page reaches the gateway through the proxy, so the test can cut its connection.
+    const websocketUrl = `ws://127.0.0.1:${proxy.port}${gateway.pathname}`;
+    const fragment = new URLSearchParams({ token: stack.info.token, ws: websocketUrl });
+    await page.goto(`${stack.info.dashboard.url}#${fragment}`);
+    await waitFor(async () => (await connectionState()) === 'open', { what: 'the page to connect' });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await proxy?.stop();
+    await stack?.stop();
+    for (const folder of [dir, profile]) if (folder) rmSync(folder, { recursive: true, force: true });
+  });
+
+  const streamed: WorkItem[] = [
+    { itemId: 'dash-rivers', prompt: 'Tell a story about rivers and deltas', maxTokens: 700 },
+    { itemId: 'dash-kinesis', prompt: 'Explain Kinesis shards', modelId: LLAMA, maxTokens: 300 },
+    { itemId: 'dash-dynamo', prompt: 'Describe DynamoDB conditional writes', modelId: NOVA, maxTokens: 250 },
+  ];
+
+  it('lists submitted items live and streams the selected one, exact across a dropped connection', async () => {
+    // Prepare
+    await submit(streamed);
+    await waitFor(
+      async () => {
+        const shown = await shownItems();
+        return streamed.every((item) => shown.includes(item.itemId));
+      },
+      { what: 'the submitted items to appear in the table' },
+    );
+    const first = streamed[0]!;
+    await select(first.itemId);
+    const early = await waitFor(
+      async () => {
+        const text = await panelText();
+        return (await panelStatus()) === 'streaming' && text.length > 0 ? text : undefined;
+      },
+      { what: `${first.itemId}'s text to start streaming on the page` },
+    );
+
+    // Act: cut the page's WebSocket at the network, until the stream has moved on without it
+    proxy.cut();
+    await waitFor(async () => (await bannerShown()) && (await connectionState()) === 'reconnecting', {
+      what: 'the disconnected banner',
+    });
+    const shownWhileDown = await panelText();
+    await waitFor(
+      async () => {
+        const item = await stored(first.itemId);
+        return item !== undefined && item.text.length > shownWhileDown.length + 200;
+      },
+      { what: `${first.itemId} to stream on while the page is cut off`, timeoutMs: 20_000 },
+    );
+    expect(await bannerShown()).toBe(true);
+    proxy.restore();
+    await waitFor(async () => !(await bannerShown()) && (await connectionState()) === 'open', {
+      what: 'the page to reconnect and hide the banner',
+      timeoutMs: 20_000,
+    });
+
+    // Assess: exactly the stored text (and the model's), of which the early text was a beginning
+    const final = await panelEnded('completed', `${first.itemId} to complete on the page`);
+    const item = await ended(first.itemId);
+    expect(item.status).toBe('completed');
+    expect(final).toBe(item.text);
+    expect(final).toBe(await expected(first));
+    expect(early.length).toBeLessThan(final.length);
+    expect(final.startsWith(early)).toBe(true);
+    for (const other of streamed.slice(1)) {
+      await select(other.itemId);
+      const text = await panelEnded('completed', `${other.itemId} to complete on the page`);
+      expect(text).toBe((await ended(other.itemId)).text);
+    }
+  });
+
+  it('fills the table from the live stream and the query API', async () => {
+    for (const item of streamed) {
+      const storedItem: StoredItem = await ended(item.itemId);
+      await waitFor(async () => (await rowStatus(item.itemId)) === 'completed', {
+        what: `${item.itemId}'s row to show completed`,
+      });
+      const cells = await row(item.itemId).locator('td').allTextContents();
+      const [, , model, input, output, ttft, duration, cost] = cells;
+      expect(model).toBe(shortModel(storedItem.modelId));
+      expect(input).toBe(formatCount(storedItem.usage?.inputTokens));
+      expect(output).toBe(formatCount(storedItem.usage?.outputTokens));
+      for (const timing of [ttft, duration]) expect(timing).toMatch(/^\d+(\.\d+)? (ms|s)$/);
+      expect(cost).toMatch(/^\$\d/);
+    }
+    // Latest first
+    const createdAt = new Map(
+      await Promise.all(
+        streamed.map(async (item) => [item.itemId, (await ended(item.itemId)).createdAt] as const),
+      ),
+    );
+    const latestFirst = [...createdAt.keys()].sort((a, b) => {
+      const [ta, tb] = [createdAt.get(a)!, createdAt.get(b)!];
+      return ta === tb ? a.localeCompare(b) : ta < tb ? 1 : -1;
+    });
+    expect((await shownItems()).filter((id) => createdAt.has(id))).toEqual(latestFirst);
+  });
+
+  it('shows a new attempt plainly and ends with only that attempt’s text', async () => {
+    // Prepare: the first matching request streams normally, the next one fails mid-stream
+    const decoy: WorkItem = {
+      itemId: 'dash-first-try',
+      prompt: `Name three rivers ${RETRY_MARK}`,
+      maxTokens: 80,
+    };
+    await submit([decoy]);
+    await ended(decoy.itemId);
+    const retried: WorkItem = {
+      itemId: 'dash-retried',
+      prompt: `Explain exactly-once delivery ${RETRY_MARK}`,
+      modelId: CLAUDE,
+      maxTokens: 300,
+    };
+
+    // Act
+    await submit([retried]);
+    await waitFor(async () => (await shownItems()).includes(retried.itemId), {
+      what: `${retried.itemId} to appear`,
+    });
+    await select(retried.itemId);
+
+    // Assess
+    const text = await panelEnded('completed', `${retried.itemId} to complete on the page`);
+    const item = await ended(retried.itemId);
+    expect(item.attempt).toBe(2);
+    expect(text).toBe(item.text);
+    expect(text).toBe(await expected(retried));
+    const notice = page.locator('#detail-notices .notice[data-kind="reset"]');
+    expect(await notice.textContent()).toMatch(/attempt 2/i);
+  });
+
+  it('cancels a running generation from its cancel button', async () => {
+    // Prepare: long enough to still be running when the button is pressed
+    const long: WorkItem = {
+      itemId: 'dash-cancelled',
+      prompt: 'Write a very long essay on streams',
+      maxTokens: 4000,
+    };
+    await submit([long]);
+    await waitFor(async () => (await rowStatus(long.itemId).catch(() => null)) === 'streaming', {
+      what: `${long.itemId} to stream`,
+    });
+    await select(long.itemId);
+    await waitFor(async () => (await panelText()).length > 0, { what: `${long.itemId}'s text on the page` });
+
+    // Act
+    await page.click('#cancel');
+
+    // Assess
+    const text = await panelEnded('failed', `${long.itemId} to end as failed on the page`);
+    const item = await ended(long.itemId);
+    expect(item.error?.code).toBe('cancelled');
+    expect(text).toBe(item.text);
+    expect(await page.isVisible('#detail-notices .notice[data-kind="cancelled"]')).toBe(true);
+    expect(await page.isVisible('#cancel')).toBe(false);
+    await waitFor(async () => (await page.textContent('#metric-failures .metric-value')) === '1', {
+      what: 'the failure to show in failures per minute',
+    });
+  });
+
+  it('filters the table by status', async () => {
+    await page.click('button[data-filter="failed"]');
+    await waitFor(async () => sameSet(await shownItems(), ['dash-cancelled']), {
+      what: 'only the failed item to be listed',
+    });
+    await page.click('button[data-filter="completed"]');
+    const completed = [...streamed.map((item) => item.itemId), 'dash-first-try', 'dash-retried'];
+    await waitFor(async () => sameSet(await shownItems(), completed), {
+      what: 'only the completed items to be listed',
+    });
+    await page.click('button[data-filter="all"]');
+    await waitFor(async () => (await shownItems()).length === completed.length + 1, {
+      what: 'every item to be listed again',
+    });
+  });
+
+  it('charts throughput and leaves a screenshot of the page at work', async () => {
+    // Prepare: a few items streaming for the picture
+    const busy: WorkItem[] = [
+      { itemId: 'demo-haiku-streams', prompt: 'Write a haiku about streams', maxTokens: 900 },
+      { itemId: 'demo-shard-math', prompt: 'How many shards for 5 MB/s?', modelId: LLAMA, maxTokens: 900 },
+      { itemId: 'demo-cost-report', prompt: 'Summarize the cost of tokens', modelId: NOVA, maxTokens: 900 },
+    ];
+    await submit(busy);
+    const watched = busy[0]!.itemId;
+    await waitFor(async () => (await shownItems()).includes(watched), { what: `${watched} to appear` });
+    await select(watched);
+    await waitFor(async () => (await panelText()).length > 600, {
+      what: `${watched} to show some text`,
+      timeoutMs: 20_000,
+    });
+    // One chart tick after the burst, so the newest second is drawn.
+    const peak = await waitFor(
+      async () => Number(await page.getAttribute('#metric-tokens svg', 'data-peak')) || undefined,
+      { what: 'tokens per second to be charted' },
+    );
+    expect(peak).toBeGreaterThan(0);
+    expect(Number(await page.getAttribute('#metric-flight svg', 'data-peak'))).toBeGreaterThan(0);
+
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT });
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && b.every((x) => a.includes(x));
+}
