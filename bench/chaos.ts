@@ -12,17 +12,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chaosDefaults, runChaos } from './chaos/run-chaos.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/stack.js';
+import { useLocalProcessEnvironment } from '../local/process-env.js';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 // Injected faults make the handlers log every retry; the report says what happened.
-process.env.POWERTOOLS_LOG_LEVEL ??= 'CRITICAL';
-process.env.AWS_ACCESS_KEY_ID = LOCAL_CREDENTIALS.accessKeyId;
-process.env.AWS_SECRET_ACCESS_KEY = LOCAL_CREDENTIALS.secretAccessKey;
-process.env.AWS_REGION = LOCAL_REGION;
-delete process.env.AWS_PROFILE;
-delete process.env.AWS_SESSION_TOKEN;
+useLocalProcessEnvironment('CRITICAL');
 
 const { values } = parseArgs({
   options: {

@@ -11,18 +11,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { standInOptionsFromEnv } from './bedrock/index.js';
 import { runDemo } from './demo.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_STATS_PATH, startLocalStack } from './stack.js';
+import { useLocalProcessEnvironment } from './process-env.js';
+import { LOCAL_STATS_PATH, startLocalStack } from './stack.js';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-// Handlers count in process locally; CloudWatch EMF lines would only flood the terminal.
-process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
-// The handlers' AWS clients must never pick up a real profile: every endpoint here is local.
-process.env.AWS_ACCESS_KEY_ID = LOCAL_CREDENTIALS.accessKeyId;
-process.env.AWS_SECRET_ACCESS_KEY = LOCAL_CREDENTIALS.secretAccessKey;
-process.env.AWS_REGION = LOCAL_REGION;
-delete process.env.AWS_PROFILE;
-delete process.env.AWS_SESSION_TOKEN;
+useLocalProcessEnvironment();
 
 const { values } = parseArgs({
   options: {

@@ -4,6 +4,7 @@
  */
 import { type CapacitySpec, measureCapacity } from '../capacity.js';
 import { runScenario, type ScenarioSpec } from './run-scenario.js';
+import { useLocalProcessEnvironment } from '../../local/process-env.js';
 
 export type ChildRequest =
   | { readonly kind: 'scenario'; readonly spec: ScenarioSpec }
@@ -14,14 +15,7 @@ export type ChildMessage =
   | { readonly type: 'result'; readonly result: unknown }
   | { readonly type: 'error'; readonly message: string };
 
-process.env.AWS_ACCESS_KEY_ID = 'local';
-process.env.AWS_SECRET_ACCESS_KEY = 'local';
-process.env.AWS_REGION = 'us-east-1';
-delete process.env.AWS_PROFILE;
-delete process.env.AWS_SESSION_TOKEN;
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-process.env.POWERTOOLS_LOG_LEVEL = 'CRITICAL';
+useLocalProcessEnvironment('CRITICAL');
 
 const send = (message: ChildMessage) =>
   new Promise<void>((resolve) => {
