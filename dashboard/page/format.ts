@@ -34,11 +34,17 @@ export function formatRate(n: number): string {
   return n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US');
 }
 
-/** The model's name without the provider prefix and version suffix: `claude-3-5-haiku-20241022`. */
+/**
+ * The model's name without region, provider, release date and version, for a narrow column:
+ * `us.anthropic.claude-3-5-haiku-20241022-v1:0` → `claude-3-5-haiku`. The full id is in the tooltip.
+ */
 export function shortModel(modelId: string | undefined): string {
   if (!modelId) return NONE;
-  const name = modelId.replace(/^(?:[a-z]{2}\.)?[a-z0-9-]+\./, '');
-  return name.replace(/-v\d+(?::\d+)?$/, '');
+  const name = modelId
+    .replace(/^(?:[a-z]{2}\.)?[a-z0-9-]+\./, '')
+    .replace(/-v\d+(?::\d+)?$/, '')
+    .replace(/-\d{8}$/, '');
+  return name || modelId;
 }
 
 /** Local wall-clock time: `14:03:27`. */

@@ -1,7 +1,7 @@
 import type { ItemChange, ItemView } from '../../../shared/client/index.js';
 import type { ErrorInfo } from '../../../shared/contracts/chunk-record.js';
 import type { ItemStatus } from '../../../shared/contracts/stored-item.js';
-import { formatCost, formatCount, formatDuration, NONE } from '../format.js';
+import { formatCost, formatCount, formatDuration, NONE, shortModel } from '../format.js';
 import { durationMs, type ItemRow, isTerminal, timeToFirstTokenMs } from '../items-store.js';
 import { byId, setText } from './dom.js';
 
@@ -114,7 +114,7 @@ export class DetailPanel {
   renderFacts(row: ItemRow, now: number): void {
     if (row.itemId !== this.#itemId) return;
     const facts: Array<[string, string]> = [
-      ['Model', row.modelId ?? NONE],
+      ['Model', shortModel(row.modelId)],
       ['Attempt', row.attempt > 0 ? String(row.attempt) : NONE],
       ['Tokens in / out', `${formatCount(row.usage?.inputTokens)} / ${formatCount(row.usage?.outputTokens)}`],
       ['TTFT', formatDuration(timeToFirstTokenMs(row))],
@@ -122,6 +122,7 @@ export class DetailPanel {
       ['Cost', formatCost(row.costUsd)],
     ];
     const key = JSON.stringify(facts);
+    this.#facts.title = row.modelId ?? '';
     if (this.#facts.dataset.key === key) return;
     this.#facts.dataset.key = key;
     this.#facts.replaceChildren(

@@ -62,6 +62,7 @@ export class ItemsTable {
     tr.cells[1]?.append(status);
     for (const i of [3, 4, 5, 6, 7, 8]) tr.cells[i]?.classList.add('num');
     tr.cells[0]?.classList.add('item-id');
+    tr.cells[2]?.classList.add('model');
     this.#rows.set(itemId, tr);
     return tr;
   }
