@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatCount, shortModel } from '../../dashboard/page/format.js';
+import { formatCount, NONE, shortModel } from '../../dashboard/page/format.js';
 import { expectedText } from '../../local/expected-text.js';
 import { type LocalStack, startLocalStack } from '../../local/stack.js';
 import type { StoredItem } from '../../shared/contracts/stored-item.js';
@@ -80,6 +80,28 @@ describe('the dashboard page', () => {
   const connectionState = () => page.getAttribute('#connection', 'data-state');
   const shownItems = () =>
     page.$$eval('#rows tr[data-item-id]', (rows) => rows.map((r) => r.getAttribute('data-item-id') ?? ''));
+  /** Every text the panel has shown for the item, in order (recorded in the page on each DOM change). */
+  const textsShown = (itemId: string) =>
+    page.evaluate(
+      (id) => (window as unknown as { __shown: Array<[string, string]> }).__shown.filter(([of]) => of === id),
+      itemId,
+    );
+  /**
+   * The page's text for the item is exactly `final`, and was a beginning of it at every moment, so
+   * text shown twice even for a moment (and then corrected) fails too.
+   */
+  const expectExactText = async (itemId: string, final: string) => {
+    expect(await panelText()).toBe(final);
+    const shown = await textsShown(itemId);
+    expect(shown.length).toBeGreaterThan(0);
+    for (const [, text] of shown) {
+      if (!final.startsWith(text)) {
+        expect.fail(
+          `the page showed ${itemId} as ${JSON.stringify(text.slice(-120))}…, not a beginning of its text`,
+        );
+      }
+    }
+  };
   const select = async (itemId: string) => {
     await row(itemId).click();
     await waitFor(async () => (await page.textContent('#detail-id')) === itemId, {
@@ -123,6 +145,18 @@ describe('the dashboard page', () => {
     const fragment = new URLSearchParams({ token: stack.info.token, ws: websocketUrl });
     await page.goto(`${stack.info.dashboard.url}#${fragment}`);
     await waitFor(async () => (await connectionState()) === 'open', { what: 'the page to connect' });
+    await page.evaluate(() => {
+      const shown: Array<[string, string]> = [];
+      (window as unknown as { __shown: typeof shown }).__shown = shown;
+      const text = document.getElementById('detail-text');
+      const id = document.getElementById('detail-id');
+      if (!text || !id) throw new Error('the page has no #detail-text or #detail-id');
+      new MutationObserver(() => shown.push([id.textContent ?? '', text.textContent ?? ''])).observe(text, {
+        characterData: true,
+        childList: true,
+        subtree: true,
+      });
+    });
   });
 
   afterAll(async () => {
@@ -182,14 +216,14 @@ describe('the dashboard page', () => {
     const final = await panelEnded('completed', `${first.itemId} to complete on the page`);
     const item = await ended(first.itemId);
     expect(item.status).toBe('completed');
-    expect(final).toBe(item.text);
+    await expectExactText(first.itemId, item.text);
     expect(final).toBe(await expected(first));
     expect(early.length).toBeLessThan(final.length);
     expect(final.startsWith(early)).toBe(true);
     for (const other of streamed.slice(1)) {
       await select(other.itemId);
-      const text = await panelEnded('completed', `${other.itemId} to complete on the page`);
-      expect(text).toBe((await ended(other.itemId)).text);
+      await panelEnded('completed', `${other.itemId} to complete on the page`);
+      await expectExactText(other.itemId, (await ended(other.itemId)).text);
     }
   });
 
@@ -247,7 +281,7 @@ describe('the dashboard page', () => {
     const text = await panelEnded('completed', `${retried.itemId} to complete on the page`);
     const item = await ended(retried.itemId);
     expect(item.attempt).toBe(2);
-    expect(text).toBe(item.text);
+    await expectExactText(retried.itemId, item.text);
     expect(text).toBe(await expected(retried));
     const notice = page.locator('#detail-notices .notice[data-kind="reset"]');
     expect(await notice.textContent()).toMatch(/attempt 2/i);
@@ -271,10 +305,10 @@ describe('the dashboard page', () => {
     await page.click('#cancel');
 
     // Assess
-    const text = await panelEnded('failed', `${long.itemId} to end as failed on the page`);
+    await panelEnded('failed', `${long.itemId} to end as failed on the page`);
     const item = await ended(long.itemId);
     expect(item.error?.code).toBe('cancelled');
-    expect(text).toBe(item.text);
+    await expectExactText(long.itemId, item.text);
     expect(await page.isVisible('#detail-notices .notice[data-kind="cancelled"]')).toBe(true);
     expect(await page.isVisible('#cancel')).toBe(false);
     await waitFor(async () => (await page.textContent('#metric-failures .metric-value')) === '1', {
@@ -309,7 +343,18 @@ describe('the dashboard page', () => {
     const watched = busy[0]!.itemId;
     await waitFor(async () => (await shownItems()).includes(watched), { what: `${watched} to appear` });
     await select(watched);
-    await waitFor(async () => (await panelText()).length > 600, {
+    // Model and time to first token come from the query API, not the live stream.
+    await waitFor(
+      async () => {
+        for (const item of busy) {
+          const [, , model, , , ttft] = await row(item.itemId).locator('td').allTextContents();
+          if (model === NONE || ttft === NONE) return false;
+        }
+        return true;
+      },
+      { what: 'the streaming rows to show their model and time to first token' },
+    );
+    await waitFor(async () => (await panelText()).length > 1_500, {
       what: `${watched} to show some text`,
       timeoutMs: 20_000,
     });
