@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { fragmentSettings, isComplete, PageConfig, resolveSettings } from '../../../dashboard/page/config.js';
+
+describe('page settings', () => {
+  it('reads the token and URLs from the URL fragment', () => {
+    expect(fragmentSettings('#token=abc&ws=ws%3A%2F%2F127.0.0.1%3A1%2Flocal&api=http://x')).toEqual({
+      token: 'abc',
+      websocketUrl: 'ws://127.0.0.1:1/local',
+      apiUrl: 'http://x',
+    });
+    expect(fragmentSettings('')).toEqual({});
+  });
+
+  it('prefers the fragment, then config.json, then what was typed, then the page origin for the API', () => {
+    const settings = resolveSettings({
+      fragment: { token: 'from-fragment' },
+      config: { websocketUrl: 'wss://ws.example/live' },
+      remembered: { token: 'typed', websocketUrl: 'wss://old.example/live', apiUrl: 'https://typed.example' },
+      origin: 'https://page.example',
+    });
+    expect(settings).toEqual({
+      token: 'from-fragment',
+      websocketUrl: 'wss://ws.example/live',
+      apiUrl: 'https://typed.example',
+    });
+    expect(isComplete(settings)).toBe(true);
+  });
+
+  it('leaves the token to be asked for when nothing gives one', () => {
+    const settings = resolveSettings({
+      fragment: {},
+      config: { apiUrl: 'https://api.example/', websocketUrl: 'wss://ws.example/live' },
+      remembered: {},
+      origin: '',
+    });
+    expect(settings).toEqual({ apiUrl: 'https://api.example', websocketUrl: 'wss://ws.example/live' });
+    expect(isComplete(settings)).toBe(false);
+  });
+
+  it('refuses a config.json with a token or a malformed URL', () => {
+    expect(PageConfig.safeParse({ websocketUrl: 'wss://ws.example/live', token: 'x' }).success).toBe(false);
+    expect(PageConfig.safeParse({ apiUrl: 'not a url' }).success).toBe(false);
+  });
+});
