@@ -156,7 +156,8 @@ export async function startMeterProxy(target: string): Promise<MeterProxy> {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-      operations[operation] = (operations[operation] ?? 0) + 1;
+      const name = operation === 'UpdateItem' ? updateName(body) : operation;
+      operations[name] = (operations[name] ?? 0) + 1;
       const handled = DYNAMO_WRITES.has(operation)
         ? dynamoWrite(req, res, operation, body)
         : KINESIS_PUTS.has(operation)
@@ -179,6 +180,20 @@ export async function startMeterProxy(target: string): Promise<MeterProxy> {
     }),
     stop: () => closeServer(server),
   };
+}
+
+/**
+ * `UpdateItem (SET x)` for an update that sets one attribute and nothing else (a lease renewal, a
+ * cancel flag), plain `UpdateItem` otherwise: enough to tell housekeeping writes from data writes.
+ */
+function updateName(body: Buffer): string {
+  try {
+    const { UpdateExpression } = JSON.parse(body.toString('utf8')) as { UpdateExpression?: string };
+    const single = /^SET ([#\w]+) = :\w+$/.exec(UpdateExpression?.trim() ?? '');
+    return single ? `UpdateItem (SET ${single[1]})` : 'UpdateItem';
+  } catch {
+    return 'UpdateItem';
+  }
 }
 
 /** Decoded size of a base64 string. */
