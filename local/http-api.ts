@@ -4,11 +4,13 @@
  *
  * Routes are those of the deployed API: `GET /items`, `GET /items/{itemId}`, and `$default` for
  * every other request (the handler answers it with a JSON 404/405), unless `fallback` serves it
- * first (the dashboard's static files).
+ * first (the dashboard's static files). `GET /openapi.json` and `GET /asyncapi.json` serve the
+ * contracts (`shared/specs`), without a token, so that client generators can point at the stack.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+import { specFiles } from '../shared/specs/index.js';
 import { closeServer, listenOnLoopback } from './listen.js';
 
 export interface HttpApiOptions {
@@ -147,13 +149,24 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
+/** The contract documents by request path, rendered once. */
+function specRoutes(): Map<string, string> {
+  return new Map(Object.entries(specFiles()).map(([file, text]) => [`/${file.split('/').pop()}`, text]));
+}
+
 /** Starts the local HTTP API on loopback. */
 export async function startHttpApi(options: HttpApiOptions): Promise<RunningHttpApi> {
+  const specs = specRoutes();
   const onError =
     options.onError ?? ((err: unknown) => process.stderr.write(`http api: handler failed: ${String(err)}\n`));
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const route = matchRoute(req.method ?? 'GET', path);
+    const spec = req.method === 'GET' ? specs.get(path) : undefined;
+    if (spec !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(spec);
+      return;
+    }
     if (!route && options.fallback?.(req, res)) return;
     void (async () => {
       try {

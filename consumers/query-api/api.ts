@@ -8,7 +8,13 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { AuthError, bearerToken, verifyToken } from '../../shared/auth.js';
 import type { AwsClients } from '../../shared/aws-clients.js';
 import { type Config, required } from '../../shared/config.js';
-import { type ApiError, ItemStatus } from '../../shared/contracts/stored-item.js';
+import {
+  type ApiError,
+  DEFAULT_LIST_LIMIT,
+  type ItemList,
+  ItemStatus,
+  MAX_LIST_LIMIT,
+} from '../../shared/contracts/stored-item.js';
 import { ItemId } from '../../shared/contracts/work-item.js';
 import { ENV } from '../../shared/env.js';
 import { classifyAwsError, describe } from '../../shared/errors.js';
@@ -16,9 +22,6 @@ import { readItem } from '../../shared/items.js';
 import { withRetry } from '../../shared/retry.js';
 import type { Logger } from '../../shared/telemetry.js';
 import { listItems } from './list-items.js';
-
-export const DEFAULT_LIST_LIMIT = 20;
-export const MAX_LIST_LIMIT = 100;
 
 export interface QueryApiDeps {
   readonly config: Config;
@@ -124,7 +127,8 @@ export function createQueryApiHandler(
         );
       }
     }
-    return json(200, { items: await listItems(dynamo, config.tables.items, statuses, limit) });
+    const body: ItemList = { items: await listItems(dynamo, config.tables.items, statuses, limit) };
+    return json(200, body);
   }
 
   return async (event) => {

@@ -26,6 +26,14 @@ export type StoredItem = z.infer<typeof StoredItem>;
 export const ItemSummary = StoredItem.omit({ text: true });
 export type ItemSummary = z.infer<typeof ItemSummary>;
 
+/** The body of `GET /items`. */
+export const ItemList = z.object({ items: z.array(ItemSummary) });
+export type ItemList = z.infer<typeof ItemList>;
+
+/** `GET /items?limit=`: the default and the largest number of items one request returns. */
+export const DEFAULT_LIST_LIMIT = 20;
+export const MAX_LIST_LIMIT = 100;
+
 /** The HTTP API's error body. */
 export const ApiError = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 export type ApiError = z.infer<typeof ApiError>;
