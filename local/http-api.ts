@@ -149,9 +149,16 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
-/** The contract documents by request path, rendered once. */
-function specRoutes(): Map<string, string> {
-  return new Map(Object.entries(specFiles()).map(([file, text]) => [`/${file.split('/').pop()}`, text]));
+/** The contract documents by request path, rendered on the first request for one. */
+function specRoutes(): (path: string) => string | undefined {
+  let routes: Map<string, string> | undefined;
+  return (path) => {
+    if (path !== '/openapi.json' && path !== '/asyncapi.json') return undefined;
+    routes ??= new Map(
+      Object.entries(specFiles()).map(([file, text]) => [`/${file.split('/').pop()}`, text]),
+    );
+    return routes.get(path);
+  };
 }
 
 /** Starts the local HTTP API on loopback. */
@@ -162,7 +169,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<RunningHttp
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const route = matchRoute(req.method ?? 'GET', path);
-    const spec = req.method === 'GET' ? specs.get(path) : undefined;
+    const spec = req.method === 'GET' ? specs(path) : undefined;
     if (spec !== undefined) {
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(spec);
       return;
