@@ -4,7 +4,7 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import type { ConnectionStore } from '../../consumers/websocket/connection-store.js';
+import type { ConnectionStore } from '../../consumers/viewers/connection-store.js';
 import type { NaiveChunk } from './producer.js';
 
 /** What a naive viewer receives: each chunk record as it is, one message per record. */

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { createConnectionStore } from '../../consumers/websocket/connection-store.js';
+import { createConnectionStore } from '../../consumers/viewers/connection-store.js';
 import { type EventSourceMapping, startEventSourceMapping } from '../../local/event-source/index.js';
 import { ensureStream, ensureTable } from '../../local/resources.js';
 import type { LocalStack } from '../../local/stack.js';

@@ -107,7 +107,7 @@ export class ViewerWebSocketApi extends Construct implements IViewerConnections 
     const timeoutSeconds = props.timeoutSeconds ?? 10;
     checkRange(this, 'timeoutSeconds (API Gateway integration timeout)', timeoutSeconds, 1, 29);
 
-    const entry = handlerEntry('consumers/websocket/handler.ts');
+    const entry = handlerEntry('consumers/viewers/handler.ts');
     const common = {
       entry,
       memorySizeMb: props.memorySizeMb,

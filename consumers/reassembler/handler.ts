@@ -3,7 +3,7 @@ import { createAwsClients } from '../../shared/aws-clients.js';
 import { loadConfig } from '../../shared/config.js';
 import { sqsDeadLetterSink } from '../../shared/dead-letters.js';
 import { createLogger, createMetrics } from '../../shared/telemetry.js';
-import { createFanout } from '../delivery/fanout.js';
+import { createFanout } from '../viewers/fanout.js';
 import { createReassemblerHandler } from './reassembler.js';
 
 export { createReassemblerHandler, type ReassemblerDeps } from './reassembler.js';

@@ -7,9 +7,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { WebSocket } from 'ws';
-import { createFanout, type Fanout } from '../../consumers/delivery/fanout.js';
-import type { PostPolicy } from '../../consumers/delivery/post.js';
-import { createWebSocketHandlers } from '../../consumers/websocket/handler.js';
+import { createFanout, type Fanout } from '../../consumers/viewers/fanout.js';
+import type { PostPolicy } from '../../consumers/viewers/post.js';
+import { createWebSocketHandlers } from '../../consumers/viewers/handler.js';
 import { type RunningEmulator, startDynamo } from '../../local/emulators.js';
 import { ensureTable } from '../../local/resources.js';
 import { startWebSocketGateway, type WebSocketGateway } from '../../local/websocket-gateway.js';

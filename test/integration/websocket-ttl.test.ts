@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConnectionStore } from '../../consumers/websocket/connection-store.js';
+import { createConnectionStore } from '../../consumers/viewers/connection-store.js';
 import { type RunningEmulator, startDynamo } from '../../local/emulators.js';
 import { ensureTable } from '../../local/resources.js';
 import { startTtlSweeper } from '../../local/ttl-sweeper.js';

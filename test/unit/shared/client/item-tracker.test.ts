@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { SnapshotContent } from '../../../../consumers/delivery/framing.js';
-import { planSnapshot } from '../../../../consumers/websocket/snapshot.js';
+import type { SnapshotContent } from '../../../../consumers/viewers/framing.js';
+import { planSnapshot } from '../../../../consumers/viewers/snapshot.js';
 import { type ItemMessage, ItemTracker } from '../../../../shared/client/item-tracker.js';
 import type { DeltaMessage, SnapshotMessage } from '../../../../shared/contracts/websocket.js';
 import { ItemHead } from '../../../../shared/items.js';

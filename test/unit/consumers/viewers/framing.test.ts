@@ -6,7 +6,7 @@ import {
   snapshotFrames,
   splitIntoFrames,
   updateFrames,
-} from '../../../../consumers/delivery/framing.js';
+} from '../../../../consumers/viewers/framing.js';
 import {
   DeltaMessage,
   MAX_FRAME_BYTES,

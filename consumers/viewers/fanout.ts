@@ -5,7 +5,7 @@ import type { ItemUpdate, UpdatePublisher } from '../../shared/delivery.js';
 import { ENV } from '../../shared/env.js';
 import { describe } from '../../shared/errors.js';
 import { type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
-import { createConnectionStore } from '../websocket/connection-store.js';
+import { createConnectionStore } from './connection-store.js';
 import { updateFrames } from './framing.js';
 import { DEFAULT_POST_POLICY, type PostPolicy, postFrames } from './post.js';
 

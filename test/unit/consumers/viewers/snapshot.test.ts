@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planSnapshot } from '../../../../consumers/websocket/snapshot.js';
+import { planSnapshot } from '../../../../consumers/viewers/snapshot.js';
 import { ItemHead } from '../../../../shared/items.js';
 
 const head = (fields: Partial<ItemHead>) =>

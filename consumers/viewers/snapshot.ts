@@ -1,5 +1,5 @@
 import type { ItemHead } from '../../shared/items.js';
-import type { SnapshotContent } from '../delivery/framing.js';
+import type { SnapshotContent } from './framing.js';
 
 /** What a subscribing client says it already holds (all optional). */
 export interface ResumePoint {

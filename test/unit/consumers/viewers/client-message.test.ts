@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseClientMessage } from '../../../../consumers/websocket/client-message.js';
+import { parseClientMessage } from '../../../../consumers/viewers/client-message.js';
 import { MAX_CLIENT_MESSAGE_BYTES } from '../../../../shared/contracts/websocket.js';
 
 describe('parseClientMessage', () => {
