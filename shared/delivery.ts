@@ -19,6 +19,8 @@ export interface ItemUpdate {
   readonly usage?: Usage;
   readonly costUsd?: number;
   readonly error?: ErrorInfo;
+  /** The work item's `traceparent`, when its chunk records carried one (for log lines). */
+  readonly traceparent?: string;
 }
 
 /** Delivers applied updates to whoever watches them. Never throws for a viewer's failure. */

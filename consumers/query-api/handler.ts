@@ -1,13 +1,14 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createAwsClients } from '../../shared/aws-clients.js';
 import { loadConfig } from '../../shared/config.js';
-import { createLogger } from '../../shared/telemetry.js';
+import { addLambdaContext, createLogger } from '../../shared/telemetry.js';
 import { createQueryApiHandler } from './api.js';
 
 export { createQueryApiHandler, type QueryApiDeps } from './api.js';
 
 type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
+const logger = createLogger('query-api');
 let instance: Handler | undefined;
 
 /** Dependencies are built once per cold start, on the first request. */
@@ -16,12 +17,16 @@ function build(): Handler {
   return createQueryApiHandler({
     config,
     clients: createAwsClients(config),
-    logger: createLogger('query-api'),
+    logger,
   });
 }
 
 /** HTTP API: GET /items/{itemId}, GET /items. */
-export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+export async function handler(
+  event: APIGatewayProxyEventV2,
+  context?: Context,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  addLambdaContext(context, logger);
   instance ??= build();
   return instance(event);
 }

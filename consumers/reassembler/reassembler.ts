@@ -13,7 +13,7 @@ import type { ItemUpdate, UpdatePublisher } from '../../shared/delivery.js';
 import { describe } from '../../shared/errors.js';
 import type { ItemHead } from '../../shared/items.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep } from '../../shared/retry.js';
-import { type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
+import { itemKeys, type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
 import { DEFAULT_SEAL_BYTES, emptyState, type FoldCounts, planItem, stateOfHead } from './core.js';
 import { decodeChunkRecord } from './records.js';
 import { createItemStore, type StoreMeter } from './store.js';
@@ -45,6 +45,8 @@ interface ItemBatch {
   /** Sequence number of the item's first record in the batch: where redelivery must start. */
   readonly firstSequenceNumber: string;
   readonly records: ChunkRecord[];
+  /** The `traceparent` the item's records carry, if any (for log lines and delivery). */
+  traceparent?: string;
 }
 
 type ItemOutcome =
@@ -139,14 +141,17 @@ export function createReassemblerHandler(
         if (!(await sendDeadLetter(raw, decoded.reason))) failed.push(raw.kinesis.sequenceNumber);
         continue;
       }
-      const { itemId } = decoded.record;
+      const { itemId, traceparent } = decoded.record;
       const batch = byItem.get(itemId);
-      if (batch) batch.records.push(decoded.record);
-      else
+      if (batch) {
+        batch.records.push(decoded.record);
+        batch.traceparent ??= traceparent;
+      } else
         byItem.set(itemId, {
           itemId,
           firstSequenceNumber: raw.kinesis.sequenceNumber,
           records: [decoded.record],
+          traceparent,
         });
     }
 
@@ -183,14 +188,18 @@ export function createReassemblerHandler(
       conflicts += outcome.conflicts;
       if (!outcome.ok) {
         logger.error('item not written; its records will be redelivered', {
-          itemId: batch.itemId,
+          ...itemKeys(batch),
           sequenceNumber: batch.firstSequenceNumber,
           reason: outcome.reason,
         });
         failed.push(batch.firstSequenceNumber);
         continue;
       }
-      if (outcome.update) updates.push(outcome.update);
+      if (outcome.update) {
+        const update = { ...outcome.update, ...itemKeys(batch) };
+        updates.push(update);
+        logApplied(update, batch.records.length);
+      }
       for (const key of Object.keys(totals) as (keyof FoldCounts)[])
         totals[key] += outcome.counts?.[key] ?? 0;
     }
@@ -217,6 +226,24 @@ export function createReassemblerHandler(
 
     return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
   };
+
+  /**
+   * One line per item and batch: at INFO when the batch began an attempt or ended the item (a few
+   * lines per item), at DEBUG otherwise (every batch).
+   */
+  function logApplied(update: ItemUpdate, records: number): void {
+    const line = {
+      ...itemKeys(update),
+      attempt: update.attempt,
+      fromSeq: update.fromSeq,
+      toSeq: update.toSeq,
+      status: update.status,
+      records,
+    };
+    const milestone = update.reset || update.status === 'completed' || update.status === 'failed';
+    if (milestone) logger.info('item applied', line);
+    else logger.debug('item applied', line);
+  }
 
   /** Sends a malformed record to the dead-letter store; false when that failed (the record must be redelivered). */
   async function sendDeadLetter(raw: KinesisStreamRecord, reason: string): Promise<boolean> {

@@ -4,7 +4,7 @@ import { type Config, required } from '../../shared/config.js';
 import type { ItemUpdate, UpdatePublisher } from '../../shared/delivery.js';
 import { ENV } from '../../shared/env.js';
 import { describe } from '../../shared/errors.js';
-import { type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
+import { type ItemLogKeys, itemKeys, type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
 import { createConnectionStore } from './connection-store.js';
 import { updateFrames } from './framing.js';
 import { DEFAULT_POST_POLICY, type PostPolicy, postFrames } from './post.js';
@@ -45,7 +45,7 @@ export interface Fanout extends UpdatePublisher {
 
 interface Delivery {
   readonly connectionId: string;
-  readonly itemId: string;
+  readonly item: ItemLogKeys;
   readonly frames: readonly string[];
 }
 
@@ -110,12 +110,18 @@ export function createFanout(deps: FanoutDeps): Fanout {
         logger.debug('post retried', { connectionId, kind, delayMs });
       },
       onFailure: (connectionId, err) =>
-        logger.warn('delivery given up', { connectionId, itemId: delivery.itemId, error: describe(err) }),
+        logger.warn('delivery given up', { connectionId, ...delivery.item, error: describe(err) }),
     });
     if (outcome === 'sent') count('framesSent', 'FramesSent', delivery.frames.length);
     else if (outcome === 'gone') gone.add(delivery.connectionId);
     else count('failedDeliveries', 'FailedDeliveries');
-    logger.debug('delivered', { ...delivery, frames: delivery.frames.length, posted, outcome });
+    logger.debug('delivered', {
+      connectionId: delivery.connectionId,
+      ...delivery.item,
+      frames: delivery.frames.length,
+      posted,
+      outcome,
+    });
   };
 
   const publish = async (updates: readonly ItemUpdate[]): Promise<void> => {
@@ -124,10 +130,14 @@ export function createFanout(deps: FanoutDeps): Fanout {
     count('updates', 'FanoutUpdates', updates.length);
     // Several updates of one item in a batch reach each viewer in one delivery, in order.
     const framesByItem = new Map<string, string[]>();
+    const keysByItem = new Map<string, ItemLogKeys>();
+    const ended = new Set<string>();
     for (const update of updates) {
       const frames = framesByItem.get(update.itemId) ?? [];
       frames.push(...updateFrames(update));
       framesByItem.set(update.itemId, frames);
+      keysByItem.set(update.itemId, itemKeys(update));
+      if (update.status === 'completed' || update.status === 'failed') ended.add(update.itemId);
     }
     const everyItem = await store.subscribersOf('all').catch((err: unknown) => {
       logger.error('every-item subscriber lookup failed', { error: describe(err) });
@@ -142,11 +152,13 @@ export function createFanout(deps: FanoutDeps): Fanout {
     const deliveries: Delivery[] = lookups.flatMap(({ itemId, subscribers }) => {
       const frames = framesByItem.get(itemId) ?? [];
       if (frames.length === 0) return [];
-      return [...new Set([...subscribers, ...everyItem])].map((connectionId) => ({
-        connectionId,
-        itemId,
-        frames,
-      }));
+      const item = keysByItem.get(itemId) ?? { itemId };
+      const viewers = [...new Set([...subscribers, ...everyItem])];
+      // INFO once per item (its ending), DEBUG for every batch before it.
+      const line = { ...item, viewers: viewers.length, frames: frames.length };
+      if (ended.has(itemId)) logger.info('fanning out', line);
+      else logger.debug('fanning out', line);
+      return viewers.map((connectionId) => ({ connectionId, item, frames }));
     });
     count('deliveries', 'FanoutDeliveries', deliveries.length);
 

@@ -1,21 +1,23 @@
-import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2, Context } from 'aws-lambda';
 import { createAwsClients } from '../../shared/aws-clients.js';
 import { loadConfig } from '../../shared/config.js';
-import { createLogger, createMetrics } from '../../shared/telemetry.js';
+import { addLambdaContext, createLogger, createMetrics } from '../../shared/telemetry.js';
 import { createWebSocketHandlers, type WebSocketHandlers } from './routes.js';
 
 export { createWebSocketHandlers, type WebSocketDeps, type WebSocketHandlers } from './routes.js';
 
+const logger = createLogger('websocket');
 let handlers: WebSocketHandlers | undefined;
 
-/** Dependencies are built once per cold start, from the environment. */
-function live(): WebSocketHandlers {
+/** Dependencies are built once per cold start, from the environment; the logger learns each invocation. */
+function live(context: Context | undefined): WebSocketHandlers {
+  addLambdaContext(context, logger);
   if (!handlers) {
     const config = loadConfig();
     handlers = createWebSocketHandlers({
       config,
       clients: createAwsClients(config),
-      logger: createLogger('websocket'),
+      logger,
       metrics: createMetrics('websocket'),
     });
   }
@@ -23,14 +25,23 @@ function live(): WebSocketHandlers {
 }
 
 /** `$connect`: checks the token. */
-export function connect(event: APIGatewayProxyWebsocketEventV2): Promise<APIGatewayProxyResultV2> {
-  return live().connect(event);
+export function connect(
+  event: APIGatewayProxyWebsocketEventV2,
+  context?: Context,
+): Promise<APIGatewayProxyResultV2> {
+  return live(context).connect(event);
 }
 /** `$disconnect`: removes the connection and its subscriptions. */
-export function disconnect(event: APIGatewayProxyWebsocketEventV2): Promise<APIGatewayProxyResultV2> {
-  return live().disconnect(event);
+export function disconnect(
+  event: APIGatewayProxyWebsocketEventV2,
+  context?: Context,
+): Promise<APIGatewayProxyResultV2> {
+  return live(context).disconnect(event);
 }
 /** `subscribe`, `unsubscribe`, `cancel` and `$default`. */
-export function message(event: APIGatewayProxyWebsocketEventV2): Promise<APIGatewayProxyResultV2> {
-  return live().message(event);
+export function message(
+  event: APIGatewayProxyWebsocketEventV2,
+  context?: Context,
+): Promise<APIGatewayProxyResultV2> {
+  return live(context).message(event);
 }

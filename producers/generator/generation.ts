@@ -380,7 +380,15 @@ async function runAttempt(env: GenerationEnv, job: GenerationJob, isLast: boolea
     : EMPTY;
 
   let seq = 0;
-  const base = () => ({ v: 1 as const, itemId: item.itemId, attempt, seq: seq++, emittedAt: now() });
+  const trace = item.traceparent === undefined ? {} : { traceparent: item.traceparent };
+  const base = () => ({
+    v: 1 as const,
+    itemId: item.itemId,
+    attempt,
+    seq: seq++,
+    emittedAt: now(),
+    ...trace,
+  });
   const deltas$ = text$.pipe(
     coalesceText({ maxBytes: settings.flushMaxBytes, intervalMs: settings.flushIntervalMs, acks }),
     map((text): ChunkRecord => ({ ...base(), type: 'delta', text })),

@@ -7,7 +7,7 @@ import { WorkItem } from '../../shared/contracts/work-item.js';
 import { invalidRecordLetter, type DeadLetterSink } from '../../shared/dead-letters.js';
 import { ConfigError, describe } from '../../shared/errors.js';
 import { type BackoffOptions, sleep } from '../../shared/retry.js';
-import type { Logger, Metrics } from '../../shared/telemetry.js';
+import { itemKeys, type Logger, type Metrics } from '../../shared/telemetry.js';
 import { createChunkSink } from './chunk-sink.js';
 import { ClaimStore } from './claims.js';
 import { CancelledError, LeaseLostError, TimeBudgetExceededError, UnsupportedModelError } from './errors.js';
@@ -230,7 +230,7 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
       }
       if (inBatch.has(parsed.item.itemId)) {
         stats.duplicatesSkipped++;
-        logger.info('duplicate work item in the batch skipped', { itemId: parsed.item.itemId });
+        logger.info('duplicate work item in the batch skipped', itemKeys(parsed.item));
         continue;
       }
       inBatch.add(parsed.item.itemId);
@@ -241,9 +241,7 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
       const { item, model, adapter } = parsed;
       if (deadline - now() < tuning.minStartMs) {
         stats.deferred++;
-        logger.warn('too little time left to start a generation; left for a redelivery', {
-          itemId: item.itemId,
-        });
+        logger.warn('too little time left to start a generation; left for a redelivery', itemKeys(item));
         return void fail(record);
       }
       let claim: Awaited<ReturnType<ClaimStore['claim']>>;
@@ -254,13 +252,13 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
         );
       } catch (err) {
         stats.claimFailures++;
-        logger.error('could not claim a work item', { itemId: item.itemId, error: err });
+        logger.error('could not claim a work item', { ...itemKeys(item), error: err });
         return void fail(record);
       }
       if (claim.kind === 'completed' || claim.kind === 'running' || claim.kind === 'ended') {
         stats.duplicatesSkipped++;
         logger.info('work item already generated or generating; skipped', {
-          itemId: item.itemId,
+          ...itemKeys(item),
           state: claim.kind,
         });
         return;
@@ -268,7 +266,7 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
       if (claim.kind === 'deferred') {
         stats.deferred++;
         logger.warn('work item held under another lease; left for a redelivery', {
-          itemId: item.itemId,
+          ...itemKeys(item),
           leaseUntil: claim.leaseUntil,
         });
         return void fail(record);
@@ -284,8 +282,14 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
       if (deadline <= now())
         job.controller.abort(new TimeBudgetExceededError(item.itemId, deadline - startedAt));
       running.set(item.itemId, job);
+      logger.info('generation started', { ...itemKeys(item), attempt: claim.attempt, claim: claim.decision });
       try {
         const outcome = await runGeneration(env, job);
+        logger.info('generation ended', {
+          ...itemKeys(item),
+          attempt: outcome.attempt,
+          outcome: outcome.kind,
+        });
         if (outcome.kind === 'unwritable') fail(record);
       } finally {
         running.delete(item.itemId);

@@ -2,7 +2,7 @@ import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aw
 import { createAwsClients } from '../../shared/aws-clients.js';
 import { loadConfig } from '../../shared/config.js';
 import { sqsDeadLetterSink } from '../../shared/dead-letters.js';
-import { createLogger, createMetrics } from '../../shared/telemetry.js';
+import { addLambdaContext, createLogger, createMetrics } from '../../shared/telemetry.js';
 import { createGeneratorHandler, type GeneratorHandler } from './generator.js';
 
 export {
@@ -16,13 +16,13 @@ export {
 export type { GeneratorStats } from './stats.js';
 
 const FUNCTION_NAME = 'producer';
+const logger = createLogger(FUNCTION_NAME);
 let instance: GeneratorHandler | undefined;
 
-/** Configuration, clients, logger and metrics, built once per cold start (on the first event). */
+/** Configuration, clients and metrics, built once per cold start (on the first event). */
 function build(): GeneratorHandler {
   const config = loadConfig(process.env);
   const clients = createAwsClients(config);
-  const logger = createLogger(FUNCTION_NAME);
   return createGeneratorHandler({
     config,
     clients,
@@ -37,6 +37,7 @@ export async function handler(
   event: KinesisStreamEvent,
   context?: Context,
 ): Promise<KinesisStreamBatchResponse> {
+  addLambdaContext(context, logger);
   instance ??= build();
   return instance(event, context);
 }

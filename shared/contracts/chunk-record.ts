@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Traceparent } from './traceparent.js';
 import { ItemId } from './work-item.js';
 
 /** Token usage and latency of one attempt, from `amazon-bedrock-invocationMetrics`. */
@@ -29,6 +30,8 @@ const Base = {
   seq: z.number().int().min(0),
   /** Epoch ms at which the producer emitted the record (latency measurement only). */
   emittedAt: z.number().optional(),
+  /** The work item's `traceparent`, on every record of the item when the work item had one. */
+  traceparent: Traceparent.optional(),
 };
 
 export const DeltaRecord = z.object({ ...Base, type: z.literal('delta'), text: z.string().min(1) });

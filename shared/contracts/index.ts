@@ -4,3 +4,4 @@ export * from './stored-item.js';
 export * from './websocket.js';
 export * from './work-item.js';
 export * from './dead-letter.js';
+export * from './traceparent.js';

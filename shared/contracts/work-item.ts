@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Traceparent } from './traceparent.js';
 
 /** `itemId`: 1–128 characters of `A-Z a-z 0-9 . _ : -`. Also the partition key on both streams. */
 export const ItemId = z
@@ -37,6 +38,8 @@ export const WorkItem = z
         message: `metadata must serialize to at most ${MAX_METADATA_BYTES} bytes`,
       })
       .optional(),
+    /** W3C trace context of the upstream request; copied onto the item's chunk records and log lines. */
+    traceparent: Traceparent.optional(),
   })
   .refine((w) => (w.prompt === undefined) !== (w.messages === undefined), {
     message: 'exactly one of prompt or messages is required',

@@ -13,6 +13,7 @@ import {
   Usage,
 } from '../contracts/chunk-record.js';
 import { ItemStatus } from '../contracts/stored-item.js';
+import { Traceparent } from '../contracts/traceparent.js';
 import { ClientMessage, ServerMessage } from '../contracts/websocket.js';
 import { ItemId, MAX_METADATA_BYTES, Message, WorkItem } from '../contracts/work-item.js';
 import {
@@ -92,6 +93,7 @@ export function asyncApiDocument(): JsonSchema {
     ErrorRecord: { schema: ErrorRecord, side: 'output' },
     ServerMessage: { schema: ServerMessage, side: 'output' },
     ItemId: { schema: ItemId, side: 'output' },
+    Traceparent: { schema: Traceparent, side: 'output' },
     ItemStatus: { schema: ItemStatus, side: 'output' },
     Usage: { schema: Usage, side: 'output' },
     ErrorInfo: { schema: ErrorInfo, side: 'output' },
