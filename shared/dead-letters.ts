@@ -1,15 +1,19 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { KinesisStreamRecord } from 'aws-lambda';
 import type { DeadLetter, DeadRecord, InvalidRecordLetter } from './contracts/dead-letter.js';
 import { withRetry } from './retry.js';
+import type { UserRecord } from './user-records.js';
 import type { Logger } from './telemetry.js';
 
-/** The raw record of a Lambda Kinesis event, kept whole for the dead-letter store. */
-export function deadRecordOf(record: KinesisStreamRecord): DeadRecord {
+/**
+ * The raw record of a Lambda Kinesis event, kept whole for the dead-letter store (for a user record
+ * of a KPL aggregate: that user record alone, with its index).
+ */
+export function deadRecordOf(record: UserRecord): DeadRecord {
   return {
     shardId: record.eventID.split(':')[0],
     partitionKey: record.kinesis.partitionKey,
     sequenceNumber: record.kinesis.sequenceNumber,
+    ...(record.subSequenceNumber === undefined ? {} : { subSequenceNumber: record.subSequenceNumber }),
     approximateArrivalTimestamp: record.kinesis.approximateArrivalTimestamp,
     data: record.kinesis.data,
   };
@@ -17,7 +21,7 @@ export function deadRecordOf(record: KinesisStreamRecord): DeadRecord {
 
 export function invalidRecordLetter(
   source: InvalidRecordLetter['source'],
-  record: KinesisStreamRecord,
+  record: UserRecord,
   reason: string,
 ): InvalidRecordLetter {
   return {

@@ -8,6 +8,7 @@ import { invalidRecordLetter, type DeadLetterSink } from '../../shared/dead-lett
 import { ConfigError, describe } from '../../shared/errors.js';
 import { type BackoffOptions, sleep } from '../../shared/retry.js';
 import { itemKeys, type Logger, type Metrics } from '../../shared/telemetry.js';
+import { type UserRecord, unpackUserRecords } from '../../shared/user-records.js';
 import { createChunkSink } from './chunk-sink.js';
 import { ClaimStore } from './claims.js';
 import { CancelledError, LeaseLostError, TimeBudgetExceededError, UnsupportedModelError } from './errors.js';
@@ -207,25 +208,35 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
     );
     const poller = startCancelPoller(claims, running, p.cancelPollIntervalMs, logger);
 
-    // Parse every record first: invalid ones go to the dead-letter store, duplicates in the batch are dropped.
-    const jobs: Array<{ record: KinesisStreamRecord; parsed: Extract<Parsed, { ok: true }> }> = [];
+    // Parse every user record first (KPL aggregates unpacked): invalid ones go to the dead-letter
+    // store one by one, duplicates in the batch are dropped.
+    const jobs: Array<{ record: UserRecord; parsed: Extract<Parsed, { ok: true }> }> = [];
     const inBatch = new Set<string>();
-    for (const record of event.Records) {
+    const deadLetter = async (record: UserRecord, reason: string) => {
+      stats.invalidItems++;
+      try {
+        await deadLetters.send(invalidRecordLetter('producer', record, reason));
+      } catch (err) {
+        stats.deadLetterFailures++;
+        logger.error('could not dead-letter an invalid work item', {
+          sequenceNumber: record.kinesis.sequenceNumber,
+          subSequenceNumber: record.subSequenceNumber,
+          reason,
+          error: err,
+        });
+        fail(record);
+      }
+    };
+    const unpacked = unpackUserRecords(event.Records);
+    for (const { record, reason } of unpacked.undecodable) {
+      stats.workItems++;
+      await deadLetter(record, reason);
+    }
+    for (const record of unpacked.records) {
       stats.workItems++;
       const parsed = parseWorkItem(record, config.defaultModelId);
       if (!parsed.ok) {
-        stats.invalidItems++;
-        try {
-          await deadLetters.send(invalidRecordLetter('producer', record, parsed.reason));
-        } catch (err) {
-          stats.deadLetterFailures++;
-          logger.error('could not dead-letter an invalid work item', {
-            sequenceNumber: record.kinesis.sequenceNumber,
-            reason: parsed.reason,
-            error: err,
-          });
-          fail(record);
-        }
+        await deadLetter(record, parsed.reason);
         continue;
       }
       if (inBatch.has(parsed.item.itemId)) {
@@ -306,7 +317,8 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
       await sink.close();
       publishInvocationMetrics(metrics, before, stats);
     }
-    return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
+    // User records of one aggregate share its sequence number: name it once.
+    return { batchItemFailures: [...new Set(failures)].map((itemIdentifier) => ({ itemIdentifier })) };
   };
 
   return Object.assign(handler, { stats: () => copyStats(stats) });

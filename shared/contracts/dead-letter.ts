@@ -5,6 +5,8 @@ export const DeadRecord = z.object({
   shardId: z.string().optional(),
   partitionKey: z.string(),
   sequenceNumber: z.string(),
+  /** For one user record of a KPL-aggregated record: its index in the aggregate (`data` is its own). */
+  subSequenceNumber: z.number().int().min(0).optional(),
   approximateArrivalTimestamp: z.number().optional(),
   data: z.string(),
 });
