@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ValidationError } from '../../shared/errors.js';
 import { type Faults, parseFaults } from './faults.js';
 import { AwsErrorResponse, readBody, sendJson } from './http.js';
+import { parseQuotas, type Quotas, type QuotasReport } from './quotas.js';
 import { parseTiming, type Timing, type TimingUpdate } from './timing.js';
 
 /** Counters since start (or the last reset). */
@@ -20,8 +21,10 @@ export interface BedrockStandInStats {
   tokensSent: number;
   /** Requests refused with `ValidationException` (bad model id or body). */
   rejected: number;
-  /** Stream requests answered with HTTP 429. */
+  /** Stream requests answered with HTTP 429, by an injected `throttle` fault or by a quota. */
   throttled: number;
+  /** Of those, the ones refused by a quota (`/_control/quotas`). */
+  quotaThrottled: number;
   /** Streams ended by an exception frame. */
   midStreamFailures: number;
   /** Streams cut off without their final events. */
@@ -34,6 +37,8 @@ export interface BedrockStandInStats {
 export interface ControlTarget {
   faults(): Faults;
   setFaults(faults: Faults): void;
+  quotas(): QuotasReport;
+  setQuotas(quotas: Quotas): void;
   timing(): Timing;
   setTiming(timing: TimingUpdate): void;
   stats(): BedrockStandInStats;
@@ -41,12 +46,16 @@ export interface ControlTarget {
 }
 
 /** The routes of the control endpoint, for its 404 message. */
-const ROUTES = 'GET|PUT|DELETE /_control/faults, GET|PUT /_control/timing, GET|DELETE /_control/stats';
+const ROUTES =
+  'GET|PUT|DELETE /_control/faults, GET|PUT|DELETE /_control/quotas, GET|PUT /_control/timing, ' +
+  'GET|DELETE /_control/stats';
 
 /**
  * Serves `/_control/*`, the stand-in's own JSON API for tests and operators:
  * `GET /_control/faults` · `PUT /_control/faults` (replaces all faults; `{}` clears them) ·
- * `DELETE /_control/faults` · `GET /_control/timing` · `PUT /_control/timing` (changes the named
+ * `DELETE /_control/faults` · `GET /_control/quotas` (limits, and per model the counters since
+ * the last `PUT` and the last 60 s) · `PUT /_control/quotas` (replaces all quotas and zeroes their
+ * counters; `{}` removes all) · `DELETE /_control/quotas` · `GET /_control/timing` · `PUT /_control/timing` (changes the named
  * fields) · `GET /_control/stats` · `DELETE /_control/stats` (zeroes the counters).
  * Bad input answers 400 with `{ message }` naming the field.
  */
@@ -67,6 +76,14 @@ export async function handleControl(
       case 'DELETE /_control/faults':
         target.setFaults({});
         return sendJson(res, 200, target.faults());
+      case 'GET /_control/quotas':
+        return sendJson(res, 200, target.quotas());
+      case 'PUT /_control/quotas':
+        target.setQuotas(parseQuotas(await jsonBody(req)));
+        return sendJson(res, 200, target.quotas());
+      case 'DELETE /_control/quotas':
+        target.setQuotas({});
+        return sendJson(res, 200, target.quotas());
       case 'GET /_control/timing':
         return sendJson(res, 200, target.timing());
       case 'PUT /_control/timing':

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { ConfigError, ValidationError } from '../../shared/errors.js';
+import { ValidationError } from '../../shared/errors.js';
 import { STREAM_EXCEPTIONS, type StreamException } from './event-stream.js';
+import { describeIssues, jsonSettingFromEnv } from './settings.js';
 
 /**
  * Which requests a fault hits. A request is eligible when its prompt text contains `match` (every
@@ -79,11 +80,7 @@ const FaultsSchema = z.strictObject({
 export function parseFaults(value: unknown): Faults {
   const result = FaultsSchema.safeParse(value);
   if (result.success) return result.data;
-  throw new ValidationError(
-    `invalid Bedrock stand-in faults: ${result.error.issues
-      .map((i) => `${i.path.length ? i.path.join('.') : '(faults)'}: ${i.message}`)
-      .join('; ')}`,
-  );
+  throw new ValidationError(`invalid Bedrock stand-in faults: ${describeIssues(result.error, '(faults)')}`);
 }
 
 /** The environment variable holding fault settings as JSON. */
@@ -94,19 +91,7 @@ export const FAULTS_ENV = 'BEDROCK_FAULTS';
  * undefined when unset or empty. Throws a `ConfigError` naming the variable and the bad field.
  */
 export function faultsFromEnv(env: NodeJS.ProcessEnv): Faults | undefined {
-  const raw = env[FAULTS_ENV];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch (err) {
-    throw new ConfigError(`${FAULTS_ENV} must be JSON fault settings, got ${JSON.stringify(raw)}: ${err}`);
-  }
-  try {
-    return parseFaults(json);
-  } catch (err) {
-    throw new ConfigError(`${FAULTS_ENV}: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  return jsonSettingFromEnv(env, FAULTS_ENV, 'fault settings', parseFaults);
 }
 
 type RuleName = keyof Faults;

@@ -11,6 +11,17 @@ export {
 export { type Generation, type GenerationInput, generate } from './generator.js';
 export { type ModelFamily, resolveModelId } from './model-id.js';
 export {
+  type ModelQuota,
+  type ModelUsage,
+  parseQuotas,
+  QUOTA_WINDOW_MS,
+  QUOTAS_ENV,
+  type Quotas,
+  type QuotasReport,
+  type QuotaWindow,
+  quotasFromEnv,
+} from './quotas.js';
+export {
   type BedrockStandIn,
   type BedrockStandInOptions,
   standInOptionsFromEnv,

@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { describe } from '../../shared/errors.js';
 import { parseFaults } from './faults.js';
+import { parseQuotas } from './quotas.js';
 import { type BedrockStandInOptions, standInOptionsFromEnv, startBedrockStandIn } from './server.js';
 
 /**
  * Runs the Bedrock stand-in on its own:
- * `tsx local/bedrock/main.ts [--port N] [--ttft MS] [--tps N] [--faults JSON]`.
- * Flags override `BEDROCK_TIME_TO_FIRST_TOKEN_MS`, `BEDROCK_TOKENS_PER_SECOND` and `BEDROCK_FAULTS`.
+ * `tsx local/bedrock/main.ts [--port N] [--ttft MS] [--tps N] [--faults JSON] [--quotas JSON]`.
+ * Flags override `BEDROCK_TIME_TO_FIRST_TOKEN_MS`, `BEDROCK_TOKENS_PER_SECOND`, `BEDROCK_FAULTS` and
+ * `BEDROCK_QUOTAS`.
  * Prints `endpoint=<url>` once listening; stops on SIGINT/SIGTERM.
  */
 async function main(): Promise<void> {
@@ -16,6 +18,7 @@ async function main(): Promise<void> {
       ttft: { type: 'string' },
       tps: { type: 'string' },
       faults: { type: 'string' },
+      quotas: { type: 'string' },
     },
   });
   const number = (flag: string, raw: string | undefined) => {
@@ -29,6 +32,7 @@ async function main(): Promise<void> {
     timeToFirstTokenMs: number('ttft', values.ttft),
     tokensPerSecond: number('tps', values.tps),
     faults: values.faults === undefined ? undefined : parseFaults(parseJsonFlag('faults', values.faults)),
+    quotas: values.quotas === undefined ? undefined : parseQuotas(parseJsonFlag('quotas', values.quotas)),
   };
   const options: BedrockStandInOptions = {
     ...standInOptionsFromEnv(process.env),
@@ -36,7 +40,10 @@ async function main(): Promise<void> {
   };
   const standIn = await startBedrockStandIn(options);
   console.log(`endpoint=${standIn.endpoint}`);
-  console.log(`timing=${JSON.stringify(standIn.timing())} faults=${JSON.stringify(standIn.faults())}`);
+  console.log(
+    `timing=${JSON.stringify(standIn.timing())} faults=${JSON.stringify(standIn.faults())} ` +
+      `quotas=${JSON.stringify(standIn.quotas().limits)}`,
+  );
   const stop = () => {
     standIn.stop().then(
       () => process.exit(0),

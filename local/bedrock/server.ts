@@ -6,13 +6,15 @@ import { FaultInjector, type Faults, faultsFromEnv } from './faults.js';
 import { generate, TokenSource } from './generator.js';
 import { AwsErrorResponse, newRequestId, parseJsonBody, readBody, sendAwsError, sendJson } from './http.js';
 import { shapesOf } from './model-events.js';
-import { ModelIdError, resolveModelId } from './model-id.js';
-import { parseModelRequest, RequestBodyError } from './request-bodies.js';
+import { ModelIdError, type ResolvedModel, resolveModelId } from './model-id.js';
+import { AccountQuotas, type Quotas, type QuotasReport, quotasFromEnv } from './quotas.js';
+import { type ModelRequest, parseModelRequest, RequestBodyError } from './request-bodies.js';
 import { StreamSession } from './stream-session.js';
 import { DEFAULT_TIMING, parseTiming, type Timing, type TimingUpdate, timingFromEnv } from './timing.js';
 
 export type { BedrockStandInStats } from './control.js';
 export type { Faults, FaultRule, StreamFaultRule } from './faults.js';
+export type { ModelQuota, ModelUsage, Quotas, QuotasReport, QuotaWindow } from './quotas.js';
 export type { Timing, TimingUpdate } from './timing.js';
 
 export interface BedrockStandInOptions {
@@ -28,6 +30,10 @@ export interface BedrockStandInOptions {
   readonly faults?: Faults;
   /** Randomness for fault probabilities (tests pass a seeded one). Default `Math.random`. */
   readonly random?: () => number;
+  /** Per-model account quotas from the start; none (unlimited) by default. */
+  readonly quotas?: Quotas;
+  /** The quotas' clock, in milliseconds that never go back (tests pass a fake). Default `performance.now`. */
+  readonly clock?: () => number;
 }
 
 /** A running stand-in. Point a `BedrockRuntimeClient` at `endpoint`. */
@@ -37,6 +43,10 @@ export interface BedrockStandIn {
   /** Replaces every fault setting and restarts the `everyNth` counters; throws on a bad setting. */
   setFaults(faults: Faults): void;
   faults(): Faults;
+  /** Replaces every quota (`{}` removes all) and zeroes their counters; throws on a bad setting. */
+  setQuotas(quotas: Quotas): void;
+  /** The quotas, and per model the counters since they were set and the last 60 s. */
+  quotas(): QuotasReport;
   /** Changes the named timing fields for streams that start afterwards; throws on a bad value. */
   setTiming(timing: TimingUpdate): void;
   timing(): Timing;
@@ -57,6 +67,7 @@ const zeroStats = (): Omit<BedrockStandInStats, 'activeStreams'> => ({
   tokensSent: 0,
   rejected: 0,
   throttled: 0,
+  quotaThrottled: 0,
   midStreamFailures: 0,
   truncated: 0,
   aborted: 0,
@@ -77,12 +88,15 @@ export async function startBedrockStandIn(options: BedrockStandInOptions = {}): 
     }),
   };
   const injector = new FaultInjector(options.faults, options.random);
+  const accountQuotas = new AccountQuotas(options.quotas, options.clock);
   const sessions = new Set<StreamSession>();
   let counters = zeroStats();
 
   const standIn = {
     setFaults: (faults: Faults) => injector.set(faults),
     faults: () => injector.get(),
+    setQuotas: (quotas: Quotas) => accountQuotas.set(quotas),
+    quotas: () => accountQuotas.report(),
     setTiming: (update: TimingUpdate) => {
       timing = { ...timing, ...parseTiming(update) };
     },
@@ -108,57 +122,78 @@ export async function startBedrockStandIn(options: BedrockStandInOptions = {}): 
       const model = resolveModelId(segment);
       const body = parseJsonBody(await readBody(req), model.family);
       const request = parseModelRequest(model.family, body);
-      const input = { modelId: model.foundationModelId, ...request };
-      const shapes = shapesOf(model.family);
       if (operation === 'invoke') {
-        const generation = generate(input);
+        // Never throttled nor faulted: InvokeModel is how checkers learn the expected text.
+        const generation = generate({ modelId: model.foundationModelId, ...request });
         counters.invocations++;
-        return sendJson(res, 200, shapes.invokeResponse(generation, model), {
+        return sendJson(res, 200, shapesOf(model.family).invokeResponse(generation, model), {
           'x-amzn-requestid': requestId,
           'x-amzn-bedrock-input-token-count': generation.inputTokens,
           'x-amzn-bedrock-output-token-count': generation.outputTokens,
           'x-amzn-bedrock-invocation-latency': Math.round(performance.now() - receivedAt),
         });
       }
-      const source = new TokenSource(input);
-      const fault = injector.decide(request.promptText, source.plan.outputTokens);
-      if (fault.kind === 'throttle') {
-        counters.throttled++;
-        throw new AwsErrorResponse(
-          429,
-          'ThrottlingException',
-          'Too many requests, please wait before trying again. (injected by the local Bedrock stand-in)',
-        );
-      }
-      counters.streams++;
-      const session: StreamSession = new StreamSession({
-        res,
-        requestId,
-        model,
-        shapes,
-        source,
-        fault,
-        timing,
-        receivedAt,
-        onTokens: (count) => {
-          counters.tokensSent += count;
-        },
-        onEnd: (outcome) => {
-          sessions.delete(session);
-          if (outcome === 'completed') counters.completed++;
-          else if (outcome === 'midStreamFailure') counters.midStreamFailures++;
-          else if (outcome === 'truncated') counters.truncated++;
-          else if (outcome === 'aborted') counters.aborted++;
-        },
-      });
-      sessions.add(session);
-      session.start();
+      serveStream(res, { requestId, receivedAt, model, request });
     } catch (err) {
       const answer = toAwsError(err);
       if (answer.errorType === 'ValidationException') counters.rejected++;
       if (!res.headersSent) sendAwsError(res, answer, requestId);
       else res.destroy();
     }
+  }
+
+  /**
+   * Answers InvokeModelWithResponseStream: an injected throttle, then the account quota, may refuse
+   * it with HTTP 429 before the stream opens; an admitted stream settles its quota when it ends.
+   */
+  function serveStream(res: ServerResponse, call: StreamCall) {
+    const { model, request } = call;
+    const source = new TokenSource({ modelId: model.foundationModelId, ...request });
+    const fault = injector.decide(request.promptText, source.plan.outputTokens);
+    if (fault.kind === 'throttle') {
+      counters.throttled++;
+      throw new AwsErrorResponse(
+        429,
+        'ThrottlingException',
+        'Too many requests, please wait before trying again. (injected by the local Bedrock stand-in)',
+      );
+    }
+    const admission = accountQuotas.admit({
+      modelId: model.requested,
+      inputTokens: source.plan.inputTokens,
+      maxTokens: request.maxTokens,
+    });
+    if (!admission.admitted) {
+      counters.throttled++;
+      counters.quotaThrottled++;
+      throw new AwsErrorResponse(429, 'ThrottlingException', admission.message);
+    }
+    counters.streams++;
+    let outputTokens = 0;
+    const session: StreamSession = new StreamSession({
+      res,
+      requestId: call.requestId,
+      model,
+      shapes: shapesOf(model.family),
+      source,
+      fault,
+      timing,
+      receivedAt: call.receivedAt,
+      onTokens: (count) => {
+        counters.tokensSent += count;
+        outputTokens += count;
+      },
+      onEnd: (outcome) => {
+        sessions.delete(session);
+        admission.settle(outputTokens);
+        if (outcome === 'completed') counters.completed++;
+        else if (outcome === 'midStreamFailure') counters.midStreamFailures++;
+        else if (outcome === 'truncated') counters.truncated++;
+        else if (outcome === 'aborted') counters.aborted++;
+      },
+    });
+    sessions.add(session);
+    session.start();
   }
 
   const server = http.createServer((req, res) => {
@@ -202,6 +237,14 @@ export async function startBedrockStandIn(options: BedrockStandInOptions = {}): 
   };
 }
 
+/** A stream request once its model and body have been read. */
+interface StreamCall {
+  readonly requestId: string;
+  readonly receivedAt: number;
+  readonly model: ResolvedModel;
+  readonly request: ModelRequest;
+}
+
 function toAwsError(err: unknown): AwsErrorResponse {
   if (err instanceof AwsErrorResponse) return err;
   if (err instanceof ModelIdError || err instanceof RequestBodyError)
@@ -214,10 +257,11 @@ function toAwsError(err: unknown): AwsErrorResponse {
 }
 
 /**
- * Stand-in options from the environment: `BEDROCK_FAULTS` (JSON), `BEDROCK_TIME_TO_FIRST_TOKEN_MS`,
- * `BEDROCK_TOKENS_PER_SECOND`. Throws a `ConfigError` naming a bad variable.
+ * Stand-in options from the environment: `BEDROCK_FAULTS` (JSON), `BEDROCK_QUOTAS` (JSON),
+ * `BEDROCK_TIME_TO_FIRST_TOKEN_MS`, `BEDROCK_TOKENS_PER_SECOND`. Throws a `ConfigError` naming a bad variable.
  */
 export function standInOptionsFromEnv(env: NodeJS.ProcessEnv): BedrockStandInOptions {
   const faults = faultsFromEnv(env);
-  return { ...timingFromEnv(env), ...(faults ? { faults } : {}) };
+  const quotas = quotasFromEnv(env);
+  return { ...timingFromEnv(env), ...(faults ? { faults } : {}), ...(quotas ? { quotas } : {}) };
 }

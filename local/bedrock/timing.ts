@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, ValidationError } from '../../shared/errors.js';
+import { describeIssues } from './settings.js';
 
 /** How fast the stand-in streams. Applies to streams that start after it is set. */
 export interface Timing {
@@ -38,11 +39,7 @@ export function parseTiming(value: unknown): TimingUpdate {
     // Keys absent from the input stay absent, so an update never resets what it does not name.
     return Object.fromEntries(Object.entries(result.data).filter(([, v]) => v !== undefined));
   }
-  throw new ValidationError(
-    `invalid Bedrock stand-in timing: ${result.error.issues
-      .map((i) => `${i.path.length ? i.path.join('.') : '(timing)'}: ${i.message}`)
-      .join('; ')}`,
-  );
+  throw new ValidationError(`invalid Bedrock stand-in timing: ${describeIssues(result.error, '(timing)')}`);
 }
 
 export const TIME_TO_FIRST_TOKEN_ENV = 'BEDROCK_TIME_TO_FIRST_TOKEN_MS';
