@@ -64,9 +64,14 @@ const putQuotas = (value: unknown) =>
 const getQuotas = async () => (await (await control()).json()) as QuotasReport;
 
 /** Streams a request to its end and returns the number of text deltas it carried. */
-async function stream(client: BedrockRuntimeClient, prompt: string, maxTokens: number): Promise<number> {
+async function stream(
+  client: BedrockRuntimeClient,
+  prompt: string,
+  maxTokens: number,
+  modelId = MODEL,
+): Promise<number> {
   const reply = await client.send(
-    new InvokeModelWithResponseStreamCommand({ modelId: MODEL, body: claudeBody(prompt, maxTokens) }),
+    new InvokeModelWithResponseStreamCommand({ modelId, body: claudeBody(prompt, maxTokens) }),
   );
   let deltas = 0;
   for await (const part of reply.body ?? []) {
@@ -173,6 +178,19 @@ describe('account quotas', () => {
     expect((await getQuotas()).window[MODEL]).toEqual({
       requests: 2,
       tokens: input + abandonedInput + sent * 5,
+    });
+  });
+
+  it('keys a quota by the model id as the request names it: an inference profile has its own', async () => {
+    const profile = `us.${MODEL}`;
+    await putQuotas({ [profile]: { requestsPerMinute: 0 } });
+
+    await expect(stream(alice, 'Profile.', 10, profile)).rejects.toBeInstanceOf(ThrottlingException);
+    expect(await stream(alice, 'Profile.', 10)).toBeGreaterThan(0);
+
+    expect((await getQuotas()).usage).toEqual({
+      [profile]: { requests: 1, throttled: 1, inputTokens: 0, outputTokens: 0 },
+      [MODEL]: expect.objectContaining({ requests: 1, throttled: 0 }),
     });
   });
 
