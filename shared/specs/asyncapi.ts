@@ -41,18 +41,27 @@ function literal(schema: z.ZodObject, key: string): string {
 
 const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
+/** Adds a message schema under its derived name; two variants with one name would hide one of them. */
+function named(out: Map<string, z.ZodObject>, name: string, schema: z.ZodObject): void {
+  if (out.has(name))
+    throw new Error(
+      `two WebSocket message variants are both named ${name}: give shared/specs a way to tell them apart`,
+    );
+  out.set(name, schema);
+}
+
 /** Client messages by name: `Subscribe`, `SubscribeAll`, `Unsubscribe`, `UnsubscribeAll`, `Cancel`. */
 function clientMessages(): Map<string, z.ZodObject> {
   const out = new Map<string, z.ZodObject>();
   for (const v of variants(ClientMessage))
-    out.set(`${capital(literal(v, 'action'))}${'all' in v.shape ? 'All' : ''}`, v);
+    named(out, `${capital(literal(v, 'action'))}${'all' in v.shape ? 'All' : ''}`, v);
   return out;
 }
 
 /** Server messages by name: `Snapshot`, `Delta`, `Reset`, `Done`, `Failed`, `Error`, ... */
 function serverMessages(): Map<string, z.ZodObject> {
   const out = new Map<string, z.ZodObject>();
-  for (const v of variants(ServerMessage)) out.set(capital(literal(v, 'type')), v);
+  for (const v of variants(ServerMessage)) named(out, capital(literal(v, 'type')), v);
   return out;
 }
 
