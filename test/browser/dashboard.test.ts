@@ -3,7 +3,7 @@
  * the table and the text panel, the WebSocket is cut at the network level and restored, and the
  * text on the page must equal the stored text exactly (a duplicated or lost delta fails it).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
@@ -15,10 +15,14 @@ import { type LocalStack, startLocalStack } from '../../local/stack.js';
 import type { StoredItem } from '../../shared/contracts/stored-item.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
 import { readItem } from '../../shared/items.js';
+import { findBrowser, planBrowserSuite, systemProbe } from '../support/find-browser.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// A browser from CHROMIUM_PATH, the system or Playwright's cache; without one the suite is
+// skipped with a hint, except under CI=true where it fails.
+const plan = planBrowserSuite(findBrowser(systemProbe()), process.env);
+if (plan.action === 'skip') process.stderr.write(`skipping the dashboard page suite: ${plan.message}\n`);
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -36,7 +40,15 @@ const CLAUDE = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const LLAMA = 'meta.llama3-1-8b-instruct-v1:0';
 const NOVA = 'amazon.nova-lite-v1:0';
 
-describe('the dashboard page', () => {
+if (plan.action === 'fail') {
+  describe('the dashboard page', () => {
+    it('has a browser to run in', () => {
+      throw new Error(plan.message);
+    });
+  });
+}
+
+describe.skipIf(plan.action !== 'run')('the dashboard page', () => {
   let dir: string;
   let profile: string;
   let stack: LocalStack;
@@ -115,9 +127,7 @@ describe('the dashboard page', () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium or set CHROMIUM_PATH`);
-    }
+    if (plan.action !== 'run') throw new Error('unreachable: the suite runs only with a browser');
     dir = mkdtempSync(join(tmpdir(), 'dashboard-'));
     profile = mkdtempSync(join(tmpdir(), 'dashboard-chromium-'));
     stack = await startLocalStack({
@@ -133,7 +143,7 @@ describe('the dashboard page', () => {
     const gateway = new URL(stack.info.websocket.url);
     proxy = await startTcpProxy({ host: gateway.hostname, port: Number(gateway.port) });
     browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+      executablePath: plan.browser.path,
       headless: true,
       args: CHROMIUM_ARGS,
       viewport: { width: 1440, height: 900 },
