@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { orExitWithUsage, parseCommandLine } from '../cli/args.js';
 import { standInOptionsFromEnv } from './bedrock/index.js';
 import { runDemo } from './demo.js';
 import { useLocalProcessEnvironment } from './process-env.js';
@@ -16,17 +16,22 @@ import { LOCAL_STATS_PATH, startLocalStack } from './stack.js';
 
 useLocalProcessEnvironment();
 
-const { values } = parseArgs({
-  options: {
+const USAGE = `usage: npm start -- [--fresh] [--no-demo] [--data-dir DIR]
+
+  --fresh          start empty (deletes the data folder first)
+  --no-demo        submit no demo items
+  --data-dir DIR   keep state, the stack file and the pid file in DIR (default: .local)
+`;
+const { values } = orExitWithUsage(USAGE, () =>
+  parseCommandLine(process.argv.slice(2), {
     fresh: { type: 'boolean', default: false },
     'no-demo': { type: 'boolean', default: false },
     'data-dir': { type: 'string', default: '.local' },
     help: { type: 'boolean', short: 'h', default: false },
-  },
-  strict: true,
-});
+  }),
+);
 if (values.help) {
-  process.stdout.write('usage: npm start -- [--fresh] [--no-demo] [--data-dir DIR]\n');
+  process.stdout.write(USAGE);
   process.exit(0);
 }
 
@@ -71,10 +76,12 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   process.stdout.write(`\n${signal}: stopping...\n`);
   const timer = setTimeout(() => {
-    process.stderr.write('shutdown took longer than 10 s; exiting\n');
+    process.stderr.write('shutdown took longer than 5 s; exiting\n');
     process.exit(1);
-  }, 10_000);
-  await stack.stop();
+  }, 5_000);
+  // Generations in flight are abandoned, not awaited: their work items were not checkpointed, so
+  // the next start delivers them again and the producer takes over their expired claims.
+  await stack.stop({ abandonInFlight: true });
   clearTimeout(timer);
   rmSync(pidFile, { force: true });
   process.stdout.write('stopped\n');

@@ -79,7 +79,12 @@ export interface LocalStack {
   readonly fanout: Fanout;
   /** Where `.local/stack.json` was written. */
   readonly stackFile: string;
-  stop(): Promise<void>;
+  /**
+   * Stops every part. By default waits for the functions' in-flight invocations; with
+   * `abandonInFlight` it does not (Ctrl-C on `npm start`): their records are not checkpointed,
+   * and the next start delivers them again, as after a crash.
+   */
+  stop(options?: { readonly abandonInFlight?: boolean }): Promise<void>;
 }
 
 const INPUT_STREAM = 'work-items';
@@ -99,7 +104,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   mkdirSync(dataDir, { recursive: true });
   const persist = (name: string) => (options.inMemory ? undefined : join(dataDir, name));
   const stops: Array<() => Promise<void>> = [];
+  let abandonInFlight = false;
+  // With in-flight invocations abandoned, the stores close right after the mappings, before the
+  // model stand-in: an abandoned generation must not record a failed attempt on its way out.
+  const halts: Array<() => Promise<void>> = [];
   const stopAll = async () => {
+    if (abandonInFlight) for (const halt of halts) await halt().catch(() => {});
     for (const stop of stops.reverse()) await stop().catch(() => {});
     stops.length = 0;
   };
@@ -109,7 +119,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       startKinesis({ path: persist('kinesis'), port: options.ports?.kinesis }),
       startDynamo({ path: persist('dynamodb'), port: options.ports?.dynamodb }),
     ]);
-    stops.push(kinesis.stop, dynamodb.stop);
+    const stopStores = once(() => Promise.all([kinesis.stop(), dynamodb.stop()]).then(() => {}));
+    stops.push(stopStores);
     const deadLetters = await startDeadLetterStore({
       dir: persist('dead-letters'),
       port: options.ports?.deadLetters,
@@ -209,7 +220,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       checkpointFile: persist('checkpoints-input.json'),
       ...options.inputMapping,
     });
-    stops.push(() => input.stop());
+    stops.push(() => input.stop({ abandonInFlight }));
+    halts.push(() => input.stop({ abandonInFlight: true }));
     const chunks = startEventSourceMapping({
       kinesis: streamKinesis,
       streamName: config.chunkStream,
@@ -224,7 +236,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       checkpointFile: persist('checkpoints-chunks.json'),
       ...options.chunkMapping,
     });
-    stops.push(() => chunks.stop());
+    stops.push(() => chunks.stop({ abandonInFlight }));
+    halts.push(() => chunks.stop({ abandonInFlight: true }), stopStores);
 
     const dashboard = createDashboardRoutes({ websocketUrl: gateway.url });
     const http = await startHttpApi({
@@ -285,12 +298,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       websocket: gateway,
       fanout: publisher,
       stackFile,
-      stop: stopAll,
+      stop: (stopOptions) => {
+        abandonInFlight = stopOptions?.abandonInFlight === true;
+        return stopAll();
+      },
     };
   } catch (err) {
     await stopAll();
     throw err;
   }
+}
+
+/** Runs `stop` once; later calls share its result. */
+function once(stop: () => Promise<void>): () => Promise<void> {
+  let stopped: Promise<void> | undefined;
+  return () => (stopped ??= stop());
 }
 
 /** A Lambda-like context: the local mappings give each invocation Lambda's 15-minute maximum. */

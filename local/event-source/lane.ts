@@ -13,6 +13,8 @@ export interface MappingContext {
   readonly options: ResolvedOptions;
   readonly stats: EventSourceMappingStats;
   readonly stopping: AbortSignal;
+  /** Aborted by a stop that does not wait for in-flight invocations (their records stay unprocessed). */
+  readonly abandoning: AbortSignal;
   /** Notified on any progress (records read or done); `idle()` waits on it. */
   readonly changed: Signal;
   readonly functionArn: string;
@@ -136,7 +138,7 @@ export class Lane {
         continue;
       }
       if (item.invokes > 0) stats.retries++;
-      const outcome = await this.invoke(item.records);
+      const outcome = await this.invokeUnlessAbandoned(item.records);
       item.invokes++;
       item.last = outcome;
       if (outcome.kind === 'success') {
@@ -170,6 +172,24 @@ export class Lane {
       item.retries++;
       await pause(backoffDelayMs(item.retries, { ...options.retryBackoff, maxAttempts: 0 }), stopping);
     }
+  }
+
+  /**
+   * An invocation, or a `StoppedError` as soon as the mapping is stopped without waiting: like
+   * a crash, the batch is neither checkpointed nor retried here, so a restart delivers it again.
+   * The abandoned invocation's outcome is ignored (`invoke` never rejects).
+   */
+  private invokeUnlessAbandoned(records: readonly PolledRecord[]): Promise<InvocationOutcome> {
+    const { abandoning } = this.context;
+    if (abandoning.aborted) return Promise.reject(new StoppedError());
+    return new Promise((resolve, reject) => {
+      const onAbandon = () => reject(new StoppedError());
+      abandoning.addEventListener('abort', onAbandon, { once: true });
+      void this.invoke(records).then((outcome) => {
+        abandoning.removeEventListener('abort', onAbandon);
+        resolve(outcome);
+      });
+    });
   }
 
   private async invoke(records: readonly PolledRecord[]): Promise<InvocationOutcome> {

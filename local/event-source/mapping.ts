@@ -77,8 +77,9 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     readErrors: 0,
   };
   const stopping = new AbortController();
+  const abandoning = new AbortController();
   // Every lane, reader and in-flight request listens for the stop: more than Node's default 10.
-  setMaxListeners(0, stopping.signal);
+  setMaxListeners(0, stopping.signal, abandoning.signal);
   const changed = new Signal();
   const discoveryWake = new Signal();
   const workers = new Map<string, ShardWorker>();
@@ -132,6 +133,7 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
           options: resolved,
           stats,
           stopping: stopping.signal,
+          abandoning: abandoning.signal,
           changed,
           functionArn: `arn:aws:lambda:${stream.region}:${stream.account}:function:${resolved.functionName}`,
           streamArn: stream.streamArn,
@@ -213,7 +215,9 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
       }
     },
 
-    stop() {
+    stop({ abandonInFlight = false } = {}) {
+      // A later stop may still abandon what an earlier, waiting stop is waiting for.
+      if (abandonInFlight) abandoning.abort();
       stopped ??= (async () => {
         stopping.abort();
         changed.notify();

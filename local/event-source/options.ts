@@ -95,8 +95,12 @@ export interface EventSourceMappingStats {
 }
 
 export interface EventSourceMapping {
-  /** Stops reading, waits for in-flight invocations (no new retries), and saves the checkpoints. */
-  stop(): Promise<void>;
+  /**
+   * Stops reading, waits for in-flight invocations (no new retries), and saves the checkpoints.
+   * With `abandonInFlight`, does not wait: in-flight batches are left unprocessed, as if the
+   * function had crashed, and a restart delivers them again.
+   */
+  stop(options?: { readonly abandonInFlight?: boolean }): Promise<void>;
   stats(): EventSourceMappingStats;
   /**
    * Resolves when every shard has been read up to its latest record (by a read begun after this

@@ -3,7 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, describe, expect, it } from 'vitest';
+import { expectedText } from '../../local/expected-text.js';
 import { StackFile } from '../../shared/contracts/stack-file.js';
 import { StoredItem } from '../../shared/contracts/stored-item.js';
 import { waitFor } from '../support/wait.js';
@@ -37,12 +40,55 @@ async function getItem(stack: StackFile, itemId: string) {
   return response.status === 200 ? StoredItem.parse(await response.json()) : undefined;
 }
 
+/** Slows the running stack's model stand-in so a long generation stays in flight. */
+async function slowModel(stack: StackFile): Promise<void> {
+  const response = await fetch(`${stack.bedrock.endpoint}/_control/timing`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ tokensPerSecond: 40 }),
+  });
+  expect(response.status).toBe(200);
+}
+
+/** Submits a long item with the CLI and waits until its text is streaming. */
+async function submitInFlight(stack: StackFile, stackFile: string, itemId: string): Promise<void> {
+  await run(TSX, [
+    'cli/main.ts',
+    'submit',
+    'A long story',
+    '--id',
+    itemId,
+    '--max-tokens',
+    '3000',
+    '--stack',
+    stackFile,
+  ]);
+  await waitFor(
+    async () => {
+      const item = await getItem(stack, itemId);
+      return item?.status === 'streaming' && item.text.length > 0;
+    },
+    { what: `${itemId} to stream`, timeoutMs: 30_000 },
+  );
+}
+
+/** Sends `signal` and returns the exit code and how long the process took to exit. */
+async function stopTimed(
+  child: ChildProcess,
+  signal: NodeJS.Signals,
+): Promise<{ code: number | null; ms: number }> {
+  const sent = Date.now();
+  child.kill(signal);
+  const code = await exitOf(child);
+  return { code, ms: Date.now() - sent };
+}
+
 describe('npm start', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'npm-start-'));
   const stackFile = join(dataDir, 'stack.json');
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it('comes up, takes a record from an SDK client, stops on SIGINT, and resumes after a restart', async () => {
+  it('comes up, takes a record from an SDK client, stops within 2 s of SIGINT or SIGTERM with a generation in flight, and resumes it after a restart', async () => {
     // Prepare: a fresh stack without the demo
     const first = start(dataDir, '--fresh', '--no-demo');
     const stack = await waitFor(
@@ -72,8 +118,12 @@ describe('npm start', () => {
       { what: 'restart-1 to complete', timeoutMs: 30_000 },
     );
 
-    first.child.kill('SIGINT');
-    expect(await exitOf(first.child)).toBe(0);
+    // Act: Ctrl-C while a generation streams
+    await slowModel(stack);
+    await submitInFlight(stack, stackFile, 'in-flight-1');
+    const firstStop = await stopTimed(first.child, 'SIGINT');
+    expect(firstStop.code).toBe(0);
+    expect(firstStop.ms).toBeLessThan(2_000);
     expect(first.output()).toContain('stopped');
     expect(existsSync(stackFile)).toBe(false);
     expect(existsSync(join(dataDir, 'stack.pid'))).toBe(false);
@@ -87,20 +137,55 @@ describe('npm start', () => {
         timeoutMs: 30_000,
       },
     );
+    let secondStopped = false;
     try {
       const again = await getItem(restarted, 'restart-1');
       expect(again?.text).toBe(completed.text);
       expect(again?.attempt).toBe(completed.attempt);
-      // The input stream's checkpoint survived: the work item is not read (let alone generated) again.
+      // The generation cut off by the stop resumes as after a crash: its work item was not
+      // checkpointed, so it is read again, and a new attempt ends with exactly the model's text.
+      const resumed = await waitFor(
+        async () => {
+          const item = await getItem(restarted, 'in-flight-1');
+          return item?.status === 'completed' ? item : undefined;
+        },
+        { what: 'in-flight-1 to complete after the restart', timeoutMs: 45_000 },
+      );
+      const bedrock = new BedrockRuntimeClient({
+        region: restarted.region,
+        endpoint: restarted.bedrock.endpoint,
+        credentials: restarted.credentials,
+        // The stand-in speaks HTTP/1.1; the client's default for Bedrock is HTTP/2.
+        requestHandler: new NodeHttpHandler(),
+      });
+      const expected = await expectedText(
+        bedrock,
+        { itemId: 'in-flight-1', prompt: 'A long story', maxTokens: 3000 },
+        { modelId: restarted.bedrock.modelId, maxTokens: 3000 },
+      );
+      bedrock.destroy();
+      expect(resumed.text).toBe(expected);
+      expect(resumed.attempt).toBe(2);
+      // The input stream's checkpoint survived: only the abandoned work item is read again.
       const stats = (await (await fetch(`${restarted.http.url}/_local/stats`)).json()) as {
         mappings: { input: { records: number } };
         bedrock: { streams: number };
       };
-      expect(stats.mappings.input.records).toBe(0);
-      expect(stats.bedrock.streams).toBe(0);
+      expect(stats.mappings.input.records).toBe(1);
+      expect(stats.bedrock.streams).toBe(1);
+
+      // SIGTERM while a generation streams stops as promptly
+      await slowModel(restarted);
+      await submitInFlight(restarted, stackFile, 'in-flight-2');
+      const secondStop = await stopTimed(second.child, 'SIGTERM');
+      secondStopped = true;
+      expect(secondStop.code).toBe(0);
+      expect(secondStop.ms).toBeLessThan(2_000);
     } finally {
-      second.child.kill('SIGTERM');
-      expect(await exitOf(second.child)).toBe(0);
+      if (!secondStopped) {
+        second.child.kill('SIGTERM');
+        await exitOf(second.child);
+      }
     }
   });
 
