@@ -10,30 +10,42 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { orExitWithUsage, parseCommandLine, wholeNumber } from '../cli/args.js';
 import { chaosDefaults, runChaos } from './chaos/run-chaos.js';
 import { useLocalProcessEnvironment } from '../local/process-env.js';
 
 // Injected faults make the handlers log every retry; the report says what happened.
 useLocalProcessEnvironment('CRITICAL');
 
-const { values } = parseArgs({
-  options: {
+const USAGE = `usage: npm run chaos -- [--quick] [--items N] [--seed S]
+
+  --quick      60 items instead of 1,000
+  --items N    how many work items (a whole number >= 1)
+  --seed S     what is submitted and which faults hit (a whole number >= 0); replays a run
+`;
+const { values, items, seed } = orExitWithUsage(USAGE, () => {
+  const { values } = parseCommandLine(process.argv.slice(2), {
     quick: { type: 'boolean', default: false },
     items: { type: 'string' },
     seed: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
-  },
-  strict: true,
+  });
+  return {
+    values,
+    items:
+      values.items === undefined
+        ? values.quick
+          ? 60
+          : 1_000
+        : wholeNumber('--items', values.items, { min: 1 }),
+    seed: values.seed === undefined ? undefined : wholeNumber('--seed', values.seed, { max: 2 ** 32 - 1 }),
+  };
 });
 if (values.help) {
-  process.stdout.write('usage: npm run chaos -- [--quick] [--items N] [--seed S]\n');
+  process.stdout.write(USAGE);
   process.exit(0);
 }
-const items = Number(values.items ?? (values.quick ? 60 : 1_000));
-if (!Number.isInteger(items) || items < 1)
-  throw new RangeError(`--items must be a whole number >= 1, got ${values.items}`);
-const options = { ...chaosDefaults(items), ...(values.seed ? { seed: Number(values.seed) } : {}) };
+const options = { ...chaosDefaults(items), ...(seed !== undefined ? { seed } : {}) };
 
 const started = Date.now();
 const report = await runChaos(options, (line) =>

@@ -10,27 +10,34 @@
  */
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { orExitWithUsage, parseCommandLine, UsageError } from '../cli/args.js';
 import { num } from './report/markdown.js';
 import { renderChart } from './report/chart.js';
 import { renderReport } from './report/markdown.js';
-import { runBench } from './run-bench.js';
+import { plan, runBench } from './run-bench.js';
 import { runningChildren } from './scenario/in-child.js';
 
-const { values } = parseArgs({
-  options: {
+const USAGE = 'usage: npm run bench -- [--quick] [--only name,name] [--skip-capacity] [--publish]\n';
+const { values, only } = orExitWithUsage(USAGE, () => {
+  const { values } = parseCommandLine(process.argv.slice(2), {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     publish: { type: 'boolean', default: false },
     'skip-capacity': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
-  },
-  strict: true,
+  });
+  const only = values.only?.split(',').map((name) => name.trim());
+  const known = new Set(plan(values.quick).scenarios.map(({ spec }) => spec.name));
+  const unknown = only?.filter((name) => !known.has(name)) ?? [];
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `--only: no scenario ${unknown.join(', ')}; the scenarios are ${[...known].join(', ')}`,
+    );
+  }
+  return { values, only };
 });
 if (values.help) {
-  process.stdout.write(
-    'usage: npm run bench -- [--quick] [--only name,name] [--skip-capacity] [--publish]\n',
-  );
+  process.stdout.write(USAGE);
   process.exit(0);
 }
 
@@ -39,7 +46,6 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-const only = values.only?.split(',').map((name) => name.trim());
 const started = Date.now();
 const bench = await runBench(
   {
