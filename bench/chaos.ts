@@ -11,11 +11,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { orExitWithUsage, parseCommandLine, wholeNumber } from '../cli/args.js';
-import { chaosDefaults, runChaos } from './chaos/run-chaos.js';
-import { useLocalProcessEnvironment } from '../local/process-env.js';
-
-// Injected faults make the handlers log every retry; the report says what happened.
-useLocalProcessEnvironment('CRITICAL');
 
 const USAGE = `usage: npm run chaos -- [--quick] [--items N] [--seed S]
 
@@ -45,6 +40,11 @@ if (values.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
+// Loaded once the command line is known good, so help and usage errors answer at once.
+const { useLocalProcessEnvironment } = await import('../local/process-env.js');
+// Injected faults make the handlers log every retry; the report says what happened.
+useLocalProcessEnvironment('CRITICAL');
+const { chaosDefaults, runChaos } = await import('./chaos/run-chaos.js');
 const options = { ...chaosDefaults(items), ...(seed !== undefined ? { seed } : {}) };
 
 const started = Date.now();

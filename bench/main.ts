@@ -11,21 +11,27 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { orExitWithUsage, parseCommandLine, UsageError } from '../cli/args.js';
-import { num } from './report/markdown.js';
-import { renderChart } from './report/chart.js';
-import { renderReport } from './report/markdown.js';
-import { plan, runBench } from './run-bench.js';
-import { runningChildren } from './scenario/in-child.js';
 
 const USAGE = 'usage: npm run bench -- [--quick] [--only name,name] [--skip-capacity] [--publish]\n';
-const { values, only } = orExitWithUsage(USAGE, () => {
-  const { values } = parseCommandLine(process.argv.slice(2), {
+const { values } = orExitWithUsage(USAGE, () =>
+  parseCommandLine(process.argv.slice(2), {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     publish: { type: 'boolean', default: false },
     'skip-capacity': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
-  });
+  }),
+);
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+// Loaded once the flags are known good, so help and usage errors answer at once.
+const { num, renderReport } = await import('./report/markdown.js');
+const { renderChart } = await import('./report/chart.js');
+const { plan, runBench } = await import('./run-bench.js');
+const { runningChildren } = await import('./scenario/in-child.js');
+const only = orExitWithUsage(USAGE, () => {
   const only = values.only?.split(',').map((name) => name.trim());
   const known = new Set(plan(values.quick).scenarios.map(({ spec }) => spec.name));
   const unknown = only?.filter((name) => !known.has(name)) ?? [];
@@ -34,12 +40,8 @@ const { values, only } = orExitWithUsage(USAGE, () => {
       `--only: no scenario ${unknown.join(', ')}; the scenarios are ${[...known].join(', ')}`,
     );
   }
-  return { values, only };
+  return only;
 });
-if (values.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
 
 process.on('SIGINT', () => {
   for (const child of runningChildren) child.kill('SIGKILL');

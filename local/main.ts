@@ -9,12 +9,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { orExitWithUsage, parseCommandLine } from '../cli/args.js';
-import { standInOptionsFromEnv } from './bedrock/index.js';
-import { runDemo } from './demo.js';
-import { useLocalProcessEnvironment } from './process-env.js';
-import { LOCAL_STATS_PATH, startLocalStack } from './stack.js';
-
-useLocalProcessEnvironment();
 
 const USAGE = `usage: npm start -- [--fresh] [--no-demo] [--data-dir DIR]
 
@@ -34,6 +28,12 @@ if (values.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
+// Loaded once the command line is known good, so help and usage errors answer at once.
+const { useLocalProcessEnvironment } = await import('./process-env.js');
+useLocalProcessEnvironment();
+const { standInOptionsFromEnv } = await import('./bedrock/index.js');
+const { runDemo } = await import('./demo.js');
+const { LOCAL_STATS_PATH, startLocalStack } = await import('./stack.js');
 
 const dataDir = resolve(values['data-dir']);
 const pidFile = join(dataDir, 'stack.pid');
