@@ -1,20 +1,23 @@
 #!/usr/bin/env node
 /**
- * Turns the outputs of a deployed stack into the stack file the command line reads:
+ * Turns the outputs of a deployed stack into the stack file the command line reads (`npm run
+ * deploy` does this after `cdk deploy`):
  *
  *   npx cdk deploy --outputs-file cdk-outputs.json
  *   npx tsx cdk/stack-file.ts cdk-outputs.json --out .deployed/stack.json
  *   npm run cli -- submit "Write a haiku" --stack .deployed/stack.json
  *
  * The token is minted here (HS256, like every viewer token) with the signing key read from the
- * stack's secret through the AWS CLI, or from AUTH_TOKEN_SECRET when that is set.
+ * stack's secret with the AWS SDK (the default credential chain), or from AUTH_TOKEN_SECRET when
+ * that is set.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { orExitWithUsage, parseCommandLine, UsageError, wholeNumber } from '../cli/args.js';
 import type { Target } from '../cli/target.js';
+import { describe } from '../shared/errors.js';
 import { issueToken } from '../shared/auth.js';
 import { CONTEXT_DEFAULTS } from './context.js';
 import { OUTPUTS } from './stack.js';
@@ -56,64 +59,92 @@ export function deployedStackOf(
   };
 }
 
-/** The token signing key: AUTH_TOKEN_SECRET, or the stack's secret read with the AWS CLI. */
-function signingKey(stack: DeployedStack): string {
-  const fromEnv = process.env.AUTH_TOKEN_SECRET;
+/**
+ * The token signing key: AUTH_TOKEN_SECRET, or the stack's secret read with the AWS SDK (a ready
+ * client, or one for the stack's region from the default credential chain).
+ */
+export async function signingKey(
+  stack: DeployedStack,
+  secrets?: SecretsManagerClient,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const fromEnv = env.AUTH_TOKEN_SECRET;
   if (fromEnv) return fromEnv;
+  const client = secrets ?? new SecretsManagerClient({ region: stack.target.region });
   try {
-    return execFileSync(
-      'aws',
-      [
-        'secretsmanager',
-        'get-secret-value',
-        '--secret-id',
-        stack.tokenSecretArn,
-        '--region',
-        stack.target.region,
-        '--query',
-        'SecretString',
-        '--output',
-        'text',
-      ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-    ).trim();
+    const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: stack.tokenSecretArn }));
+    if (!SecretString) throw new Error('the secret has no string value');
+    return SecretString;
   } catch (err) {
     throw new Error(
-      `could not read the token key from ${stack.tokenSecretArn} with the AWS CLI (${(err as Error).message}); ` +
-        'set AUTH_TOKEN_SECRET to its value instead',
+      `could not read the token key from ${stack.tokenSecretArn} (${describe(err)}); ` +
+        "check credentials for the stack's account (secretsmanager:GetSecretValue), or set AUTH_TOKEN_SECRET to its value",
     );
+  } finally {
+    if (!secrets) client.destroy();
   }
 }
 
-async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      'stack-name': { type: 'string', default: CONTEXT_DEFAULTS.stackName },
-      out: { type: 'string', default: '.deployed/stack.json' },
-      subject: { type: 'string', default: 'cli' },
-      'token-ttl-hours': { type: 'string', default: '24' },
-    },
-  });
-  const [outputsPath] = positionals;
-  if (!outputsPath || positionals.length > 1) {
-    throw new Error(
-      'usage: npx tsx cdk/stack-file.ts <cdk-outputs.json> [--stack-name <name>] [--out <file>] [--subject <name>] [--token-ttl-hours <n>]',
-    );
-  }
-  const ttlHours = Number(values['token-ttl-hours']);
-  if (!Number.isInteger(ttlHours) || ttlHours < 1 || ttlHours > 24 * 365) {
-    throw new Error(`--token-ttl-hours must be an integer from 1 to 8760, got ${values['token-ttl-hours']}`);
-  }
-  const stack = deployedStackOf(JSON.parse(readFileSync(resolve(outputsPath), 'utf8')), values['stack-name']);
-  const token = await issueToken(signingKey(stack), values.subject, ttlHours * 3600);
+/** What to write, from which outputs. */
+export interface StackFileOptions {
+  /** A `cdk deploy --outputs-file` file. */
+  readonly outputsFile: string;
+  readonly stackName?: string;
+  /** Where to write. Default `.deployed/stack.json`. */
+  readonly out?: string;
+  /** The token's subject. Default `cli`. */
+  readonly subject?: string;
+  /** The token's lifetime. Default 24. */
+  readonly tokenTtlHours?: number;
+  /** Reads the stack's secret. Default: a client for the stack's region. */
+  readonly secrets?: SecretsManagerClient;
+}
+
+/** Writes the stack file of a deployed stack (mode 600: its token grants access); returns its path. */
+export async function writeStackFile(options: StackFileOptions): Promise<string> {
+  const stack = deployedStackOf(
+    JSON.parse(readFileSync(resolve(options.outputsFile), 'utf8')),
+    options.stackName,
+  );
+  const subject = options.subject ?? 'cli';
+  const ttlHours = options.tokenTtlHours ?? 24;
+  const token = await issueToken(await signingKey(stack, options.secrets), subject, ttlHours * 3600);
   const file: Target = { ...stack.target, token };
-  const out = resolve(values.out);
+  const out = resolve(options.out ?? '.deployed/stack.json');
   mkdirSync(dirname(out), { recursive: true });
-  // The token grants access to every item: readable by its owner only.
   writeFileSync(out, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
-  process.stdout.write(`wrote ${out} (token for "${values.subject}", valid ${ttlHours} h)\n`);
+  return out;
+}
+
+const USAGE = `usage: npx tsx cdk/stack-file.ts <cdk-outputs.json> [--stack-name <name>] [--out <file>] [--subject <name>] [--token-ttl-hours <n>]
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const { options, ttlHours } = orExitWithUsage(USAGE, () => {
+    const { values, positionals } = parseCommandLine(
+      argv,
+      {
+        'stack-name': { type: 'string', default: CONTEXT_DEFAULTS.stackName },
+        out: { type: 'string', default: '.deployed/stack.json' },
+        subject: { type: 'string', default: 'cli' },
+        'token-ttl-hours': { type: 'string', default: '24' },
+      },
+      true,
+    );
+    const [outputsFile] = positionals;
+    if (!outputsFile || positionals.length > 1) throw new UsageError('give exactly one outputs file');
+    const ttlHours = wholeNumber('--token-ttl-hours', values['token-ttl-hours'], { min: 1, max: 24 * 365 });
+    const options: StackFileOptions = {
+      outputsFile,
+      stackName: values['stack-name'],
+      out: values.out,
+      subject: values.subject,
+      tokenTtlHours: ttlHours,
+    };
+    return { options, ttlHours };
+  });
+  const out = await writeStackFile(options);
+  process.stdout.write(`wrote ${out} (token for "${options.subject}", valid ${ttlHours} h)\n`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

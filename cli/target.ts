@@ -15,6 +15,8 @@ export const Target = z.object({
   http: z.object({ url: z.string().url() }),
   websocket: z.object({ url: z.string() }),
   token: z.string(),
+  /** The local model stand-in (local stacks only): checkers learn expected texts from it. */
+  bedrock: z.object({ endpoint: z.string().url(), modelId: z.string() }).optional(),
 });
 export type Target = z.infer<typeof Target>;
 

@@ -11,6 +11,8 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as cancel from '../../cli/commands/cancel.js';
 import * as list from '../../cli/commands/list.js';
+import { runSmoke } from '../../cli/smoke.js';
+import { loadTarget } from '../../cli/target.js';
 import { type LocalStack, startLocalStack } from '../../local/stack.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
 import { readItem } from '../../shared/items.js';
@@ -204,6 +206,42 @@ describe('operator commands on the local stack', () => {
       expect(result.stderr).toContain(message);
       expect(result.stderr).toContain('usage: npm run cli -- cancel');
     });
+  });
+});
+
+describe('npm run smoke on the local stack', () => {
+  let dir: string;
+  let stack: LocalStack;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'smoke-'));
+    stack = await startLocalStack({ dataDir: dir, inMemory: true, bedrock: { tokensPerSecond: 0 } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes every check: stored texts equal InvokeModel’s, the viewer ends with the stored text, GET /items lists them', async () => {
+    const checks = await runSmoke(loadTarget(['--stack', stack.stackFile]), { items: 3, timeoutMs: 60_000 });
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+    expect(checks.map((c) => c.name)).toEqual([
+      'submit',
+      expect.stringMatching(/^item smoke-.*-0$/),
+      expect.stringMatching(/^item smoke-.*-1$/),
+      expect.stringMatching(/^item smoke-.*-2$/),
+      'viewer',
+      'list',
+    ]);
+    expect(checks[1]?.detail).toMatch(/text equals InvokeModel's/);
+  });
+
+  it('fails when the stack does not answer as it should (a token it does not accept)', async () => {
+    const target = { ...loadTarget(['--stack', stack.stackFile]), token: 'not-a-token' };
+    const checks = await runSmoke(target, { items: 1, timeoutMs: 5_000 });
+    expect(checks.find((c) => c.name === 'submit')?.ok).toBe(true);
+    expect(checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^item smoke-/), 'viewer', 'list']),
+    );
   });
 });
 

@@ -3,8 +3,13 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deployedStackOf } from '../../../cdk/stack-file.js';
+import { deployPlanOf } from '../../../cdk/deploy.js';
+import { deployedStackOf, signingKey, writeStackFile } from '../../../cdk/stack-file.js';
+import { UsageError } from '../../../cli/args.js';
 import { OUTPUTS } from '../../../cdk/stack.js';
 import { loadTarget } from '../../../cli/target.js';
 import { verifyToken } from '../../../shared/auth.js';
@@ -80,5 +85,131 @@ describe('npx tsx cdk/stack-file.ts', () => {
     await expect(verifyToken(secret, target.token)).resolves.toEqual({ subject: 'ops' });
     await expect(verifyToken('x'.repeat(64), target.token)).rejects.toThrow(/not valid/);
     expect(statSync(out).mode & 0o077).toBe(0);
+  });
+});
+
+describe('the stack file of a deployed stack, key read with the AWS SDK', () => {
+  let dir: string | undefined;
+  let server: Server | undefined;
+  afterEach(async () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    await new Promise((done) => (server ? server.close(done) : done(undefined)));
+  });
+
+  /** A loopback endpoint answering Secrets Manager's GetSecretValue (JSON 1.1) for one secret. */
+  async function secretsEndpoint(arn: string, value: string) {
+    const requests: Array<{ target: string; body: unknown }> = [];
+    server = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (d) => (raw += d));
+      req.on('end', () => {
+        const body = JSON.parse(raw) as { SecretId?: string };
+        requests.push({ target: String(req.headers['x-amz-target']), body });
+        res.setHeader('content-type', 'application/x-amz-json-1.1');
+        if (body.SecretId !== arn) {
+          res.statusCode = 400;
+          res.end(
+            JSON.stringify({
+              __type: 'ResourceNotFoundException',
+              message: 'Secrets Manager can’t find the specified secret.',
+            }),
+          );
+          return;
+        }
+        res.end(JSON.stringify({ ARN: arn, Name: 'TokenSecret', SecretString: value }));
+      });
+    });
+    await new Promise<void>((done) => server?.listen(0, '127.0.0.1', done));
+    const { port } = server.address() as AddressInfo;
+    const client = new SecretsManagerClient({
+      region: 'eu-west-1',
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+    return { client, requests };
+  }
+
+  it('reads the signing key from the stack’s secret and signs the token with it', async () => {
+    // Prepare
+    dir = mkdtempSync(join(tmpdir(), 'stack-file-sdk-'));
+    const outputsFile = join(dir, 'cdk-outputs.json');
+    writeFileSync(outputsFile, JSON.stringify(outputs));
+    const secret = 's'.repeat(64);
+    const { client, requests } = await secretsEndpoint(outputs.KinesisModelStreams.TokenSecretArn, secret);
+    // Act
+    const out = await writeStackFile({
+      outputsFile,
+      out: join(dir, 'stack.json'),
+      subject: 'ops',
+      secrets: client,
+    });
+    // Assess
+    expect(requests).toEqual([
+      {
+        target: 'secretsmanager.GetSecretValue',
+        body: { SecretId: outputs.KinesisModelStreams.TokenSecretArn },
+      },
+    ]);
+    const target = loadTarget(['--stack', out]);
+    await expect(verifyToken(secret, target.token)).resolves.toEqual({ subject: 'ops' });
+    expect(statSync(out).mode & 0o077).toBe(0);
+  });
+
+  it('says which secret could not be read, and how to go on without it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'stack-file-sdk-'));
+    const outputsFile = join(dir, 'cdk-outputs.json');
+    writeFileSync(outputsFile, JSON.stringify(outputs));
+    const { client } = await secretsEndpoint(
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:other',
+      'x',
+    );
+    const stack = deployedStackOf(outputs);
+    await expect(signingKey(stack, client, {})).rejects.toThrow(
+      /could not read the token key from arn:aws:secretsmanager:eu-west-1:123456789012:secret:TokenSecret-xyz \(.*ResourceNotFoundException.*\).*AUTH_TOKEN_SECRET/,
+    );
+    await expect(signingKey(stack, client, { AUTH_TOKEN_SECRET: 'from-env' })).resolves.toBe('from-env');
+  });
+});
+
+describe('npm run deploy', () => {
+  it('runs cdk deploy for the stack with an outputs file, passing on what follows a second --', () => {
+    expect(deployPlanOf([])).toEqual({
+      stackName: 'KinesisModelStreams',
+      outputsFile: 'cdk-outputs.json',
+      out: '.deployed/stack.json',
+      cdkArgs: ['deploy', 'KinesisModelStreams', '--outputs-file', 'cdk-outputs.json'],
+    });
+    expect(
+      deployPlanOf([
+        '--out',
+        'x.json',
+        '--outputs-file',
+        'o.json',
+        '--',
+        '-c',
+        'modelId=m',
+        '--require-approval',
+        'never',
+      ]),
+    ).toMatchObject({
+      out: 'x.json',
+      cdkArgs: [
+        'deploy',
+        'KinesisModelStreams',
+        '--outputs-file',
+        'o.json',
+        '-c',
+        'modelId=m',
+        '--require-approval',
+        'never',
+      ],
+    });
+    expect(deployPlanOf(['--help'])).toBe('help');
+  });
+
+  it('rejects unknown flags and an outputs file given to cdk directly', () => {
+    expect(() => deployPlanOf(['--stak', 'x'])).toThrow(UsageError);
+    expect(() => deployPlanOf(['--', '--outputs-file', 'elsewhere.json'])).toThrow(/before the second --/);
   });
 });
