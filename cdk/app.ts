@@ -11,12 +11,19 @@ import { readSettings } from './context.js';
 import { KinesisModelStreamsStack } from './stack.js';
 
 /**
+ * Turns the findings of CDK's built-in CloudFormation validation (every resource checked against
+ * CloudFormation's resource schemas at synth, the checks cfn-lint makes on types and properties)
+ * from warnings into errors, so an invalid property fails `cdk synth` before anyone deploys.
+ */
+export const VALIDATION_FINDINGS_ARE_ERRORS = '@aws-cdk/core:validateAgainstDefaultRules';
+
+/**
  * Builds the app: validated settings, the stack (environment-agnostic: no account or region lookups,
  * so it synthesizes offline), and cdk-nag's AWS Solutions checks, which fail the synth on any
  * finding that is not acknowledged with a reason in the code.
  */
 export function createApp(props?: AppProps): { app: App; stack: KinesisModelStreamsStack } {
-  const app = new App(props);
+  const app = new App({ ...props, context: { [VALIDATION_FINDINGS_ARE_ERRORS]: true, ...props?.context } });
   const settings = readSettings(app.node.getAllContext());
   const stack = new KinesisModelStreamsStack(app, settings.stackName, {
     settings,
