@@ -215,7 +215,7 @@ describe('npm run smoke on the local stack', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smoke-'));
     stack = await startLocalStack({ dataDir: dir, inMemory: true, bedrock: { tokensPerSecond: 0 } });
-  });
+  }, 120_000);
   afterAll(async () => {
     await stack?.stop();
     rmSync(dir, { recursive: true, force: true });

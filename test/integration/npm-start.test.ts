@@ -14,6 +14,9 @@ import { waitFor } from '../support/wait.js';
 const run = promisify(execFile);
 const TSX = join('node_modules', '.bin', 'tsx');
 
+/** Every program started, so none outlives a failed test. */
+const children: ChildProcess[] = [];
+
 /** Starts `npm start`'s program the way the script does, on its own data folder. */
 function start(dataDir: string, ...args: string[]): { child: ChildProcess; output: () => string } {
   let output = '';
@@ -21,6 +24,7 @@ function start(dataDir: string, ...args: string[]): { child: ChildProcess; outpu
     env: { ...process.env, BEDROCK_TOKENS_PER_SECOND: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(child);
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
   return { child, output: () => output };
@@ -86,7 +90,11 @@ async function stopTimed(
 describe('npm start', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'npm-start-'));
   const stackFile = join(dataDir, 'stack.json');
-  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  afterAll(() => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   it('comes up, takes a record from an SDK client, stops within 2 s of SIGINT or SIGTERM with a generation in flight, and resumes it after a restart', async () => {
     // Prepare: a fresh stack without the demo
@@ -187,13 +195,14 @@ describe('npm start', () => {
         await exitOf(second.child);
       }
     }
-  });
+    // Three starts, a generation and the resumed one's claim lease (20 s) to expire.
+  }, 180_000);
 
   it('refuses to start beside a running stack on the same folder', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'npm-start-twice-'));
     const first = start(dir, '--no-demo');
     try {
-      await waitFor(() => existsSync(join(dir, 'stack.pid')), { what: 'the first stack', timeoutMs: 30_000 });
+      await waitFor(() => existsSync(join(dir, 'stack.pid')), { what: 'the first stack', timeoutMs: 60_000 });
       const second = start(dir, '--no-demo');
       expect(await exitOf(second.child)).toBe(1);
       expect(second.output()).toContain('already running');
@@ -202,5 +211,5 @@ describe('npm start', () => {
       await exitOf(first.child);
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });
