@@ -85,10 +85,10 @@ describe('operator commands on the local stack', () => {
         (await status('op-short-1')) === 'completed' && (await status('op-short-2')) === 'completed',
       {
         what: 'the short items to complete',
-        timeoutMs: 30_000,
+        timeoutMs: 60_000,
       },
     );
-  });
+  }, 120_000);
   afterAll(async () => {
     await stack?.stop();
     rmSync(dir, { recursive: true, force: true });
