@@ -177,7 +177,7 @@ export class Lane {
   /**
    * An invocation, or a `StoppedError` as soon as the mapping is stopped without waiting: like
    * a crash, the batch is neither checkpointed nor retried here, so a restart delivers it again.
-   * The abandoned invocation's outcome is ignored (`invoke` never rejects).
+   * The abandoned invocation's outcome is ignored.
    */
   private invokeUnlessAbandoned(records: readonly PolledRecord[]): Promise<InvocationOutcome> {
     const { abandoning } = this.context;
@@ -185,10 +185,9 @@ export class Lane {
     return new Promise((resolve, reject) => {
       const onAbandon = () => reject(new StoppedError());
       abandoning.addEventListener('abort', onAbandon, { once: true });
-      void this.invoke(records).then((outcome) => {
-        abandoning.removeEventListener('abort', onAbandon);
-        resolve(outcome);
-      });
+      this.invoke(records)
+        .finally(() => abandoning.removeEventListener('abort', onAbandon))
+        .then(resolve, reject);
     });
   }
 
