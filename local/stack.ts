@@ -81,8 +81,10 @@ export interface LocalStack {
   readonly stackFile: string;
   /**
    * Stops every part. By default waits for the functions' in-flight invocations; with
-   * `abandonInFlight` it does not (Ctrl-C on `npm start`): their records are not checkpointed,
-   * and the next start delivers them again, as after a crash.
+   * `abandonInFlight` it only stops the mappings without waiting (their checkpoints saved) and
+   * removes the stack file, leaving the rest to the process's exit, as a crash would (Ctrl-C on
+   * `npm start`): the in-flight records are not checkpointed, and the next start delivers them
+   * again.
    */
   stop(options?: { readonly abandonInFlight?: boolean }): Promise<void>;
 }
@@ -105,11 +107,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const persist = (name: string) => (options.inMemory ? undefined : join(dataDir, name));
   const stops: Array<() => Promise<void>> = [];
   let abandonInFlight = false;
-  // With in-flight invocations abandoned, the stores close right after the mappings, before the
-  // model stand-in: an abandoned generation must not record a failed attempt on its way out.
+  // Abandoning in-flight invocations is a crash for them: nothing else is stopped under them (a
+  // closed store or model stream would make an abandoned generation record a failed attempt, and
+  // the emulators do not survive requests in flight as their databases close); the process exits.
   const halts: Array<() => Promise<void>> = [];
   const stopAll = async () => {
-    if (abandonInFlight) for (const halt of halts) await halt().catch(() => {});
+    if (abandonInFlight) {
+      for (const halt of halts) await halt().catch(() => {});
+      return;
+    }
     for (const stop of stops.reverse()) await stop().catch(() => {});
     stops.length = 0;
   };
@@ -119,8 +125,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       startKinesis({ path: persist('kinesis'), port: options.ports?.kinesis }),
       startDynamo({ path: persist('dynamodb'), port: options.ports?.dynamodb }),
     ]);
-    const stopStores = once(() => Promise.all([kinesis.stop(), dynamodb.stop()]).then(() => {}));
-    stops.push(stopStores);
+    stops.push(kinesis.stop, dynamodb.stop);
     const deadLetters = await startDeadLetterStore({
       dir: persist('dead-letters'),
       port: options.ports?.deadLetters,
@@ -237,7 +242,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...options.chunkMapping,
     });
     stops.push(() => chunks.stop({ abandonInFlight }));
-    halts.push(() => chunks.stop({ abandonInFlight: true }), stopStores);
+    halts.push(() => chunks.stop({ abandonInFlight: true }));
 
     const dashboard = createDashboardRoutes({ websocketUrl: gateway.url });
     const http = await startHttpApi({
@@ -285,7 +290,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const stackFile = join(dataDir, 'stack.json');
     writeAtomically(stackFile, `${JSON.stringify(info, null, 2)}\n`);
-    stops.unshift(async () => rmSync(stackFile, { force: true }));
+    const removeStackFile = async () => rmSync(stackFile, { force: true });
+    stops.unshift(removeStackFile);
+    halts.push(removeStackFile);
     logger.debug('local stack ready', { info });
 
     return {
@@ -307,12 +314,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stopAll();
     throw err;
   }
-}
-
-/** Runs `stop` once; later calls share its result. */
-function once(stop: () => Promise<void>): () => Promise<void> {
-  let stopped: Promise<void> | undefined;
-  return () => (stopped ??= stop());
 }
 
 /** A Lambda-like context: the local mappings give each invocation Lambda's 15-minute maximum. */

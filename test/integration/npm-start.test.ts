@@ -130,7 +130,7 @@ describe('npm start', () => {
     await slowModel(stack);
     await submitInFlight(stack, stackFile, 'in-flight-1');
     const firstStop = await stopTimed(first.child, 'SIGINT');
-    expect(firstStop.code).toBe(0);
+    expect(firstStop.code, first.output().slice(-3000)).toBe(0);
     expect(firstStop.ms).toBeLessThan(2_000);
     expect(first.output()).toContain('stopped');
     expect(existsSync(stackFile)).toBe(false);
@@ -187,7 +187,7 @@ describe('npm start', () => {
       await submitInFlight(restarted, stackFile, 'in-flight-2');
       const secondStop = await stopTimed(second.child, 'SIGTERM');
       secondStopped = true;
-      expect(secondStop.code).toBe(0);
+      expect(secondStop.code, second.output().slice(-3000)).toBe(0);
       expect(secondStop.ms).toBeLessThan(2_000);
     } finally {
       if (!secondStopped) {
