@@ -1,6 +1,12 @@
 import { loadConfig, ModelPrice } from '../shared/config.js';
 import { ENV } from '../shared/env.js';
-import type { StreamMappingProps } from './constructs/event-sources.js';
+import {
+  CHUNK_MAPPING,
+  INPUT_MAPPING,
+  REPLAY_WINDOW_HOURS,
+  RETRY_UNTIL_RECORD_AGE,
+  type StreamMappingSettings,
+} from '../shared/mappings.js';
 
 /**
  * The deployment's settings, read from CDK context (`cdk.json`, or `-c key=value` on the command
@@ -17,8 +23,7 @@ export class ContextError extends Error {
   }
 }
 
-/** The settings of one Lambda event source mapping on a Kinesis stream. */
-export type StreamMappingSettings = StreamMappingProps;
+export type { StreamMappingSettings };
 
 /** Memory and time of one group of functions. */
 export interface FunctionSettings {
@@ -128,20 +133,17 @@ export const CONTEXT_DEFAULTS = {
   inputShardCount: 0,
   chunkShardCount: 0,
   streamRetentionHours: 24,
-  // A generation takes seconds to minutes, so work items are read in small batches, and many
-  // batches per shard run at once to keep the model busy.
-  inputBatchSize: 20,
-  inputBatchingWindowSeconds: 1,
-  inputParallelizationFactor: 10,
-  inputRetryAttempts: 3,
-  inputMaxRecordAgeSeconds: 6 * 3600,
-  // Live text: no batching window (enhanced fan-out pushes records as they arrive); a batch holds
-  // many chunk records so each item's records in it cost one conditional write.
-  chunkBatchSize: 500,
-  chunkBatchingWindowSeconds: 0,
-  chunkParallelizationFactor: 4,
-  chunkRetryAttempts: 10,
-  chunkMaxRecordAgeSeconds: 6 * 3600,
+  // The mappings' defaults are the settings the local stack runs (shared/mappings.ts).
+  inputBatchSize: INPUT_MAPPING.batchSize,
+  inputBatchingWindowSeconds: INPUT_MAPPING.maxBatchingWindowSeconds,
+  inputParallelizationFactor: INPUT_MAPPING.parallelizationFactor,
+  inputRetryAttempts: INPUT_MAPPING.retryAttempts,
+  inputMaxRecordAgeSeconds: INPUT_MAPPING.maxRecordAgeSeconds,
+  chunkBatchSize: CHUNK_MAPPING.batchSize,
+  chunkBatchingWindowSeconds: CHUNK_MAPPING.maxBatchingWindowSeconds,
+  chunkParallelizationFactor: CHUNK_MAPPING.parallelizationFactor,
+  chunkRetryAttempts: CHUNK_MAPPING.retryAttempts,
+  chunkMaxRecordAgeSeconds: CHUNK_MAPPING.maxRecordAgeSeconds,
   generatorMemoryMb: 1024,
   generatorTimeoutSeconds: 900,
   generatorReservedConcurrency: undefined,
@@ -196,9 +198,23 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
     batchSize: read.integer(`${prefix}BatchSize`, 1, 10_000),
     maxBatchingWindowSeconds: read.integer(`${prefix}BatchingWindowSeconds`, 0, 300),
     parallelizationFactor: read.integer(`${prefix}ParallelizationFactor`, 1, 10),
-    retryAttempts: read.integer(`${prefix}RetryAttempts`, 0, 10_000),
+    retryAttempts: read.integer(`${prefix}RetryAttempts`, RETRY_UNTIL_RECORD_AGE, 10_000, ' (-1 = until the record age)'),
     maxRecordAgeSeconds: read.integer(`${prefix}MaxRecordAgeSeconds`, 60, 604_800),
   });
+
+  const streamRetentionHours = read.integer('streamRetentionHours', 24, 8760);
+  const inputMapping = mapping('input');
+  const chunkMapping = mapping('chunk');
+  // An on-failure entry holds only shard and sequence ranges: its records can be replayed only
+  // while the stream still has them.
+  for (const [prefix, m] of [['input', inputMapping], ['chunk', chunkMapping]] as const) {
+    const limit = (streamRetentionHours - REPLAY_WINDOW_HOURS) * 3600;
+    if (m.maxRecordAgeSeconds > limit)
+      throw new ContextError(
+        `context "${prefix}MaxRecordAgeSeconds"=${m.maxRecordAgeSeconds} leaves less than ${REPLAY_WINDOW_HOURS} h ` +
+          `of the stream's ${streamRetentionHours} h retention to replay dead letters: at most ${limit}`,
+      );
+  }
 
   const producerEnvironment = read.handlerLimits(PRODUCER_LIMITS);
   const deliveryEnvironment = read.handlerLimits(DELIVERY_LIMITS);
@@ -232,9 +248,9 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
     modelPrices: read.modelPrices('modelPrices'),
     inputShardCount: read.integer('inputShardCount', 0, 10_000, ' (0 = on-demand)'),
     chunkShardCount: read.integer('chunkShardCount', 0, 10_000, ' (0 = on-demand)'),
-    streamRetentionHours: read.integer('streamRetentionHours', 24, 8760),
-    inputMapping: mapping('input'),
-    chunkMapping: mapping('chunk'),
+    streamRetentionHours,
+    inputMapping,
+    chunkMapping,
     generator,
     reassembler: {
       memorySizeMb: read.integer('reassemblerMemoryMb', 128, 10_240),

@@ -17,6 +17,7 @@ import { type Config, loadConfig } from '../shared/config.js';
 import type { StackFile } from '../shared/contracts/stack-file.js';
 import { sqsDeadLetterSink } from '../shared/dead-letters.js';
 import { ENV } from '../shared/env.js';
+import { CHUNK_MAPPING, INPUT_MAPPING } from '../shared/mappings.js';
 import { TABLES } from '../shared/tables.js';
 import { createLogger, createMetrics } from '../shared/telemetry.js';
 import { type BedrockStandIn, type BedrockStandInOptions, startBedrockStandIn } from './bedrock/index.js';
@@ -25,6 +26,7 @@ import { startDynamo, startKinesis } from './emulators.js';
 import {
   type EventSourceMapping,
   type EventSourceMappingOptions,
+  mappingOptionsOf,
   startEventSourceMapping,
 } from './event-source/index.js';
 import { startHttpApi } from './http-api.js';
@@ -216,11 +218,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       streamName: config.inputStream,
       functionName: 'producer',
       handler: (event) => producer(event, lambdaContext()),
-      batchSize: 50,
-      parallelizationFactor: 10,
-      reportBatchItemFailures: true,
-      bisectBatchOnFunctionError: true,
-      maximumRetryAttempts: 5,
+      ...mappingOptionsOf(INPUT_MAPPING),
       onFailure: onFailure('input-mapping'),
       checkpointFile: persist('checkpoints-input.json'),
       ...options.inputMapping,
@@ -232,11 +230,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       streamName: config.chunkStream,
       functionName: 'consumer',
       handler: consumer,
-      batchSize: 500,
-      parallelizationFactor: 4,
-      reportBatchItemFailures: true,
-      bisectBatchOnFunctionError: true,
-      maximumRetryAttempts: 10,
+      ...mappingOptionsOf(CHUNK_MAPPING),
       onFailure: onFailure('chunk-mapping'),
       checkpointFile: persist('checkpoints-chunks.json'),
       ...options.chunkMapping,

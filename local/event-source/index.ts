@@ -8,3 +8,4 @@ export type {
   StartingPosition,
 } from './options.js';
 export { InvalidBatchResponseError } from './outcome.js';
+export { mappingOptionsOf } from './settings.js';

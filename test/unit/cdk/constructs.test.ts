@@ -45,7 +45,7 @@ describe('construct props', () => {
     [{ parallelizationFactor: 11 }, /parallelizationFactor must be an integer from 1 to 10, got 11/],
     [{ batchSize: 0 }, /batchSize must be an integer from 1 to 10000, got 0/],
     [{ maxBatchingWindowSeconds: 301 }, /maxBatchingWindowSeconds must be an integer from 0 to 300, got 301/],
-    [{ retryAttempts: -1 }, /retryAttempts must be an integer from 0 to 10000, got -1/],
+    [{ retryAttempts: -2 }, /retryAttempts must be an integer from 0 to 10000, got -2/],
     [{ maxRecordAgeSeconds: 59 }, /maxRecordAgeSeconds must be an integer from 60 to 604800, got 59/],
   ])('event source settings refuse %j, never falling back to the unbounded defaults', (override, message) => {
     const stack = newStack();

@@ -14,12 +14,20 @@ describe('readSettings', () => {
       batchSize: 500,
       maxBatchingWindowSeconds: 0,
       parallelizationFactor: 4,
-      retryAttempts: 10,
+      retryAttempts: -1,
       maxRecordAgeSeconds: 21_600,
     });
     expect(settings.producerEnvironment).toEqual({});
     expect(settings.generator.reservedConcurrency).toBeUndefined();
     expect(settings.alarms.topicArn).toBeUndefined();
+  });
+
+  it('refuses a record age that leaves too little stream retention to replay dead letters', () => {
+    expect(() => readSettings({ streamRetentionHours: 24, chunkMaxRecordAgeSeconds: 13 * 3600 })).toThrow(
+      /chunkMaxRecordAgeSeconds"=46800 leaves less than 12 h of the stream's 24 h retention .* at most 43200/,
+    );
+    expect(readSettings({ streamRetentionHours: 48, chunkMaxRecordAgeSeconds: 36 * 3600 }).chunkMapping
+      .maxRecordAgeSeconds).toBe(129_600);
   });
 
   it('accepts every value of cdk.json as it is', () => {

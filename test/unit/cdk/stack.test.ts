@@ -97,7 +97,7 @@ describe('the stack with the default context', () => {
         BatchSize: 20,
         MaximumBatchingWindowInSeconds: 1,
         ParallelizationFactor: 10,
-        MaximumRetryAttempts: 3,
+        MaximumRetryAttempts: Match.absent(),
         MaximumRecordAgeInSeconds: 21_600,
       });
       synth.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
@@ -106,7 +106,7 @@ describe('the stack with the default context', () => {
         BatchSize: 500,
         MaximumBatchingWindowInSeconds: 0,
         ParallelizationFactor: 4,
-        MaximumRetryAttempts: 10,
+        MaximumRetryAttempts: Match.absent(),
         MaximumRecordAgeInSeconds: 21_600,
       });
     });
