@@ -122,6 +122,7 @@ export const PRODUCER_LIMITS = {
 export const DELIVERY_LIMITS = {
   fanoutConcurrency: ENV.fanoutConcurrency,
   connectionTtlSeconds: ENV.connectionTtlSeconds,
+  fanoutBudgetMs: ENV.fanoutBudgetMs,
 } as const;
 
 /** Default of every context key but the handler limits, whose defaults are the handlers' own. */
@@ -198,7 +199,12 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
     batchSize: read.integer(`${prefix}BatchSize`, 1, 10_000),
     maxBatchingWindowSeconds: read.integer(`${prefix}BatchingWindowSeconds`, 0, 300),
     parallelizationFactor: read.integer(`${prefix}ParallelizationFactor`, 1, 10),
-    retryAttempts: read.integer(`${prefix}RetryAttempts`, RETRY_UNTIL_RECORD_AGE, 10_000, ' (-1 = until the record age)'),
+    retryAttempts: read.integer(
+      `${prefix}RetryAttempts`,
+      RETRY_UNTIL_RECORD_AGE,
+      10_000,
+      ' (-1 = until the record age)',
+    ),
     maxRecordAgeSeconds: read.integer(`${prefix}MaxRecordAgeSeconds`, 60, 604_800),
   });
 
@@ -207,7 +213,10 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
   const chunkMapping = mapping('chunk');
   // An on-failure entry holds only shard and sequence ranges: its records can be replayed only
   // while the stream still has them.
-  for (const [prefix, m] of [['input', inputMapping], ['chunk', chunkMapping]] as const) {
+  for (const [prefix, m] of [
+    ['input', inputMapping],
+    ['chunk', chunkMapping],
+  ] as const) {
     const limit = (streamRetentionHours - REPLAY_WINDOW_HOURS) * 3600;
     if (m.maxRecordAgeSeconds > limit)
       throw new ContextError(

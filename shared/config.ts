@@ -68,6 +68,8 @@ const Schema = z.object({
   [ENV.cancelPollIntervalMs]: int(50, 60_000).default(500),
   [ENV.fanoutConcurrency]: int(1, 1_000).default(32),
   [ENV.connectionTtlSeconds]: int(60, 7 * 24 * 3600).default(2 * 3600 + 600),
+  // Time the fan-out of one consumer batch may take; a connection not served by then is dropped from it.
+  [ENV.fanoutBudgetMs]: int(100, 60_000).default(1_500),
 });
 
 /** The typed configuration of every handler. */
@@ -103,7 +105,11 @@ export interface Config {
     readonly bedrockReadTimeoutMs: number;
     readonly cancelPollIntervalMs: number;
   };
-  readonly delivery: { readonly fanoutConcurrency: number; readonly connectionTtlSeconds: number };
+  readonly delivery: {
+    readonly fanoutConcurrency: number;
+    readonly connectionTtlSeconds: number;
+    readonly fanoutBudgetMs: number;
+  };
 }
 
 /**
@@ -158,6 +164,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     delivery: {
       fanoutConcurrency: c[ENV.fanoutConcurrency],
       connectionTtlSeconds: c[ENV.connectionTtlSeconds],
+      fanoutBudgetMs: c[ENV.fanoutBudgetMs],
     },
   };
 }

@@ -31,6 +31,7 @@ export const ENV = {
   cancelPollIntervalMs: 'CANCEL_POLL_INTERVAL_MS',
   fanoutConcurrency: 'FANOUT_CONCURRENCY',
   connectionTtlSeconds: 'CONNECTION_TTL_SECONDS',
+  fanoutBudgetMs: 'FANOUT_BUDGET_MS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];

@@ -230,7 +230,10 @@ export interface ItemPlan {
   readonly holdsToWrite: readonly ChunkRecord[];
   /** Held rows no longer needed once the head write (if any) succeeds. */
   readonly holdsToDelete: readonly HeldKey[];
-  /** What viewers need to know, when something was applied or a new attempt replaced text. */
+  /**
+   * What viewers need to know: what was applied, or that a new attempt replaced text; when the
+   * records were all applied before, the same messages again (`republishedUpdate`).
+   */
   readonly update: ItemUpdate | undefined;
   readonly counts: FoldCounts;
 }
@@ -262,7 +265,7 @@ export function planItem(
   const changed =
     state.attempt !== current.attempt || state.nextSeq !== current.nextSeq || holdsToWrite.length > 0;
   const reset = state.attempt !== current.attempt && current.attempt > 0;
-  const update: ItemUpdate | undefined =
+  const applied: ItemUpdate | undefined =
     result.appliedInAttempt > 0 || reset
       ? {
           itemId,
@@ -283,7 +286,49 @@ export function planItem(
     partsToWrite: result.sealed,
     holdsToWrite,
     holdsToDelete,
-    update,
+    update: applied ?? (changed ? undefined : republishedUpdate(itemId, state, records)),
     counts: result.counts,
+  };
+}
+
+/**
+ * What viewers are told again when a batch brings only records the item already applied. A
+ * consumer that committed a batch and died before publishing it leaves viewers without those
+ * messages, and its retry finds only duplicates: this rebuilds the messages from the records
+ * themselves (a record's identity fixes its content). The longest contiguous run of the stored
+ * attempt's applied records is published; when it reaches the item's next seq it carries the
+ * item's status, so a viewer gets `done` / `failed`. A viewer that had them drops the delta as
+ * below its next seq; `done` / `failed` again changes nothing.
+ */
+export function republishedUpdate(
+  itemId: string,
+  state: ItemState,
+  records: readonly ChunkRecord[],
+): ItemUpdate | undefined {
+  const bySeq = new Map<number, ChunkRecord>();
+  for (const r of records) if (r.attempt === state.attempt && r.seq < state.nextSeq) bySeq.set(r.seq, r);
+  if (bySeq.size === 0) return undefined;
+  // The run ending highest wins: it is the one that can carry the item's final status.
+  const last = Math.max(...bySeq.keys());
+  let first = last;
+  while (bySeq.has(first - 1)) first -= 1;
+  let text = '';
+  for (let seq = first; seq <= last; seq++) {
+    const r = bySeq.get(seq);
+    if (r?.type === 'delta') text += r.text;
+  }
+  const reachesHead = last === state.nextSeq - 1;
+  const status = reachesHead ? state.status : 'streaming';
+  return {
+    itemId,
+    attempt: state.attempt,
+    reset: false,
+    fromSeq: first,
+    toSeq: last,
+    text,
+    status,
+    ...(status === 'completed' && state.usage ? { usage: state.usage } : {}),
+    ...(status === 'completed' && state.costUsd !== null ? { costUsd: state.costUsd } : {}),
+    ...(status === 'failed' && state.error ? { error: state.error } : {}),
   };
 }

@@ -38,6 +38,11 @@ export interface ReassemblerDeps {
   readonly meter?: StoreMeter;
   /** Epoch ms; default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Fault injection (tests, chaos): runs after the batch's writes and before anything is published.
+   * A throw there fails the invocation exactly as a crash between commit and publish would.
+   */
+  readonly afterCommit?: (updates: readonly ItemUpdate[]) => void | Promise<void>;
 }
 
 interface ItemBatch {
@@ -120,7 +125,7 @@ export function createReassemblerHandler(
           });
         });
       }
-      return { ok: true, update: plan.changed ? plan.update : undefined, counts: plan.counts, conflicts };
+      return { ok: true, update: plan.update, counts: plan.counts, conflicts };
     }
     return {
       ok: false,
@@ -130,6 +135,7 @@ export function createReassemblerHandler(
   }
 
   return async (event) => {
+    const startedAt = now();
     const failed: string[] = [];
     const byItem = new Map<string, ItemBatch>();
     let malformed = 0;
@@ -204,16 +210,7 @@ export function createReassemblerHandler(
         totals[key] += outcome.counts?.[key] ?? 0;
     }
 
-    if (updates.length > 0) {
-      try {
-        await publisher.publish(updates);
-      } catch (err) {
-        // The items are stored; viewers catch up from a snapshot. Never fail the batch for delivery.
-        logger.error('live delivery failed', { items: updates.length, error: describe(err) });
-        metrics.addMetric('DeliveryFailures', MetricUnit.Count, 1);
-      }
-    }
-
+    // Storage is done and reported before any viewer is posted to: fan-out cannot delay either.
     metrics.addMetric('ChunkRecords', MetricUnit.Count, event.Records.length);
     metrics.addMetric('ChunkRecordsApplied', MetricUnit.Count, totals.applied);
     metrics.addMetric('ChunkRecordsDuplicate', MetricUnit.Count, totals.duplicate);
@@ -222,7 +219,22 @@ export function createReassemblerHandler(
     metrics.addMetric('ChunkRecordsMalformed', MetricUnit.Count, malformed);
     metrics.addMetric('ItemWriteConflicts', MetricUnit.Count, conflicts);
     metrics.addMetric('ItemsNotWritten', MetricUnit.Count, outcomes.filter((o) => !o.outcome.ok).length);
+    metrics.addMetric('BatchStoreMs', MetricUnit.Milliseconds, now() - startedAt);
     metrics.publishStoredMetrics();
+    await deps.afterCommit?.(updates);
+
+    if (updates.length > 0) {
+      const fanoutStartedAt = now();
+      try {
+        await publisher.publish(updates);
+      } catch (err) {
+        // The items are stored; viewers catch up from a snapshot. Never fail the batch for delivery.
+        logger.error('live delivery failed', { items: updates.length, error: describe(err) });
+        metrics.addMetric('DeliveryFailures', MetricUnit.Count, 1);
+      }
+      metrics.addMetric('BatchFanoutMs', MetricUnit.Milliseconds, now() - fanoutStartedAt);
+      metrics.publishStoredMetrics();
+    }
 
     return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
   };

@@ -34,12 +34,17 @@ export type SubscriptionTarget = { readonly itemId: string } | 'all';
 export interface ConnectionStore {
   /** Records a new connection. */
   putConnection(connection: { connectionId: string; subject: string; connectedAtMs: number }): Promise<void>;
-  /** Adds a subscription (idempotent). When it resolves, fan-out queries see it. */
-  subscribe(connectionId: string, target: SubscriptionTarget): Promise<void>;
+  /**
+   * Adds a subscription (idempotent). When it resolves, fan-out queries see it. `batch` (every-item
+   * subscriptions only): the connection takes `batch` frames.
+   */
+  subscribe(connectionId: string, target: SubscriptionTarget, options?: { batch?: boolean }): Promise<void>;
   /** Removes a subscription (idempotent). */
   unsubscribe(connectionId: string, target: SubscriptionTarget): Promise<void>;
   /** Connection ids subscribed to `target`, by a strongly consistent key lookup. */
   subscribersOf(target: SubscriptionTarget): Promise<string[]>;
+  /** The every-item subscribers, and which of them take `batch` frames. */
+  everyItemSubscribers(): Promise<Array<{ connectionId: string; batch: boolean }>>;
   /** Deletes a connection and every subscription of it; returns the number of rows deleted. */
   removeConnection(connectionId: string): Promise<number>;
 }
@@ -69,7 +74,7 @@ export const connectionKeys = {
   }),
 };
 
-const Key = z.object({ pk: z.string(), sk: z.string() });
+const Key = z.object({ pk: z.string(), sk: z.string(), batchFrames: z.boolean().optional() });
 const BATCH_LIMIT = 25;
 const RETRY = { maxAttempts: 5, baseDelayMs: 25, maxDelayMs: 500 } as const;
 
@@ -97,7 +102,7 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
                   }
                 : {}),
               ExpressionAttributeValues: { ':pk': pk, ...(live ? { ':now': Math.floor(now() / 1000) } : {}) },
-              ProjectionExpression: live ? 'pk, sk, #ttl' : 'pk, sk',
+              ProjectionExpression: live ? 'pk, sk, batchFrames, #ttl' : 'pk, sk',
               // A subscription written before a head update must be seen by the fan-out after it.
               ConsistentRead: true,
               ExclusiveStartKey: startKey,
@@ -152,13 +157,14 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
       });
     },
 
-    async subscribe(connectionId, target) {
+    async subscribe(connectionId, target, options = {}) {
       const ttl = expiresAt();
       // The connection's own row first: whatever `$disconnect` or a 410 finds, it can delete.
       await put({ ...connectionKeys.watches(connectionId, target), [TTL_ATTRIBUTE]: ttl });
       await put({
         ...connectionKeys.subscriber(target, connectionId),
         subscribedAt: new Date(now()).toISOString(),
+        ...(target === 'all' && options.batch ? { batchFrames: true } : {}),
         [TTL_ATTRIBUTE]: ttl,
       });
     },
@@ -171,6 +177,11 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
     async subscribersOf(target) {
       const rows = await queryKeys(connectionKeys.subscriber(target, '').pk, true);
       return rows.map((row) => row.sk);
+    },
+
+    async everyItemSubscribers() {
+      const rows = await queryKeys(connectionKeys.subscriber('all', '').pk, true);
+      return rows.map((row) => ({ connectionId: row.sk, batch: row.batchFrames === true }));
     },
 
     async removeConnection(connectionId) {

@@ -1,3 +1,4 @@
+import { DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { defaultIfEmpty, from, lastValueFrom, mergeMap, toArray } from 'rxjs';
 import type { AwsClients } from '../../shared/aws-clients.js';
 import { type Config, required } from '../../shared/config.js';
@@ -6,7 +7,7 @@ import { ENV } from '../../shared/env.js';
 import { describe } from '../../shared/errors.js';
 import { type ItemLogKeys, itemKeys, type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
 import { createConnectionStore } from './connection-store.js';
-import { updateFrames } from './framing.js';
+import { packBatchFrames, updateFrames } from './framing.js';
 import { DEFAULT_POST_POLICY, type PostPolicy, postFrames } from './post.js';
 
 /** What the fan-out needs; `config.endpoints.websocketManagement` is required. */
@@ -36,6 +37,17 @@ export interface FanoutStats {
   readonly failedDeliveries: number;
   /** Connections found gone (410) and removed. */
   readonly goneConnections: number;
+  /** Connections dropped from a batch when its budget ran out (closed: they resume through a snapshot). */
+  readonly droppedConnections: number;
+}
+
+/** How one batch's fan-out ended for its connections. */
+interface BatchEnd {
+  /** Aborts when the batch's time budget (`FANOUT_BUDGET_MS`) is spent. */
+  readonly budget: AbortSignal;
+  readonly gone: Set<string>;
+  /** Connections whose delivery the budget cut off or never started. */
+  readonly dropped: Set<string>;
 }
 
 /** An `UpdatePublisher` that also reports what it did. */
@@ -45,9 +57,13 @@ export interface Fanout extends UpdatePublisher {
 
 interface Delivery {
   readonly connectionId: string;
+  /** The item whose frames these are (`*` for a dashboard's `batch` frames), with its log keys. */
   readonly item: ItemLogKeys;
   readonly frames: readonly string[];
 }
+
+/** How long closing a connection dropped from a batch may take. */
+const DROP_TIMEOUT_MS = 500;
 
 /**
  * Pushes what each consumer batch applied to every viewer of the items, through the WebSocket
@@ -57,8 +73,11 @@ interface Delivery {
  * (key lookups); each subscriber of an item gets one delivery with that item's frames for the
  * batch, in order (`reset`, one coalesced `delta`, `done` / `failed`). Deliveries run with
  * `fanoutConcurrency` in flight; each is bounded by the post policy's deadline, so a slow or dead
- * connection holds one slot for at most that long. A 410 removes the connection and its
- * subscriptions and is never retried. `publish` never rejects: a viewer's failure must not fail
+ * connection holds one slot for at most that long. The whole batch has a time budget
+ * (`config.delivery.fanoutBudgetMs`): a connection not served by then is dropped from the batch
+ * and closed, so its client reconnects and resumes from a snapshot, and the consumer moves on to
+ * the next batch. Dashboards subscribed with `batch` get one delivery of packed `batch` frames
+ * per consumer batch. A 410 removes the connection and its subscriptions and is never retried. `publish` never rejects: a viewer's failure must not fail
  * the Kinesis batch (a viewer that missed a delta sees the gap in seqs and resubscribes).
  */
 export function createFanout(deps: FanoutDeps): Fanout {
@@ -81,6 +100,7 @@ export function createFanout(deps: FanoutDeps): Fanout {
     retries: 0,
     failedDeliveries: 0,
     goneConnections: 0,
+    droppedConnections: 0,
   };
   const count = (name: keyof typeof totals, metric: string, value = 1) => {
     totals[name] += value;
@@ -97,23 +117,35 @@ export function createFanout(deps: FanoutDeps): Fanout {
     }
   };
 
-  const deliver = async (delivery: Delivery, gone: Set<string>): Promise<void> => {
-    if (gone.has(delivery.connectionId)) return;
+  const deliver = async (delivery: Delivery, ended: BatchEnd): Promise<void> => {
+    if (ended.gone.has(delivery.connectionId)) return;
+    if (ended.budget.aborted) {
+      ended.dropped.add(delivery.connectionId);
+      return;
+    }
     let posted = 0;
-    const outcome = await postFrames(management, delivery.connectionId, delivery.frames, policy, {
-      onCall: () => {
-        posted++;
-        count('posts', 'PostToConnection');
+    const outcome = await postFrames(
+      management,
+      delivery.connectionId,
+      delivery.frames,
+      policy,
+      {
+        onCall: () => {
+          posted++;
+          count('posts', 'PostToConnection');
+        },
+        onRetry: (connectionId, kind, delayMs) => {
+          count('retries', 'PostToConnectionRetries');
+          logger.debug('post retried', { connectionId, kind, delayMs });
+        },
+        onFailure: (connectionId, err) =>
+          logger.warn('delivery given up', { connectionId, ...delivery.item, error: describe(err) }),
       },
-      onRetry: (connectionId, kind, delayMs) => {
-        count('retries', 'PostToConnectionRetries');
-        logger.debug('post retried', { connectionId, kind, delayMs });
-      },
-      onFailure: (connectionId, err) =>
-        logger.warn('delivery given up', { connectionId, ...delivery.item, error: describe(err) }),
-    });
+      ended.budget,
+    );
     if (outcome === 'sent') count('framesSent', 'FramesSent', delivery.frames.length);
-    else if (outcome === 'gone') gone.add(delivery.connectionId);
+    else if (outcome === 'gone') ended.gone.add(delivery.connectionId);
+    else if (ended.budget.aborted) ended.dropped.add(delivery.connectionId);
     else count('failedDeliveries', 'FailedDeliveries');
     logger.debug('delivered', {
       connectionId: delivery.connectionId,
@@ -124,25 +156,18 @@ export function createFanout(deps: FanoutDeps): Fanout {
     });
   };
 
-  const publish = async (updates: readonly ItemUpdate[]): Promise<void> => {
-    if (updates.length === 0) return;
-    count('batches', 'FanoutBatches');
-    count('updates', 'FanoutUpdates', updates.length);
-    // Several updates of one item in a batch reach each viewer in one delivery, in order.
-    const framesByItem = new Map<string, string[]>();
-    const keysByItem = new Map<string, ItemLogKeys>();
-    const ended = new Set<string>();
-    for (const update of updates) {
-      const frames = framesByItem.get(update.itemId) ?? [];
-      frames.push(...updateFrames(update));
-      framesByItem.set(update.itemId, frames);
-      keysByItem.set(update.itemId, itemKeys(update));
-      if (update.status === 'completed' || update.status === 'failed') ended.add(update.itemId);
-    }
-    const everyItem = await store.subscribersOf('all').catch((err: unknown) => {
+  /** Who gets what: one delivery per (item subscriber, item), one per `batch` dashboard. */
+  const planDeliveries = async (
+    framesByItem: Map<string, string[]>,
+    keysByItem: Map<string, ItemLogKeys>,
+    finished: Set<string>,
+  ): Promise<Delivery[]> => {
+    const everyItem = await store.everyItemSubscribers().catch((err: unknown) => {
       logger.error('every-item subscriber lookup failed', { error: describe(err) });
-      return [] as string[];
+      return [];
     });
+    const packed = new Set(everyItem.filter((s) => s.batch).map((s) => s.connectionId));
+    const plain = everyItem.filter((s) => !s.batch).map((s) => s.connectionId);
     const lookups = await lastValueFrom(
       from([...framesByItem.keys()]).pipe(
         mergeMap(async (itemId) => ({ itemId, subscribers: await subscribersOf(itemId) }), concurrency),
@@ -153,36 +178,83 @@ export function createFanout(deps: FanoutDeps): Fanout {
       const frames = framesByItem.get(itemId) ?? [];
       if (frames.length === 0) return [];
       const item = keysByItem.get(itemId) ?? { itemId };
-      const viewers = [...new Set([...subscribers, ...everyItem])];
+      const viewers = [...new Set([...subscribers, ...plain])].filter(
+        (connectionId) => !packed.has(connectionId),
+      );
       // INFO once per item (its ending), DEBUG for every batch before it.
-      const line = { ...item, viewers: viewers.length, frames: frames.length };
-      if (ended.has(itemId)) logger.info('fanning out', line);
+      const line = { ...item, viewers: viewers.length, packed: packed.size, frames: frames.length };
+      if (finished.has(itemId)) logger.info('fanning out', line);
       else logger.debug('fanning out', line);
       return viewers.map((connectionId) => ({ connectionId, item, frames }));
     });
-    count('deliveries', 'FanoutDeliveries', deliveries.length);
+    if (packed.size > 0) {
+      // A `batch` dashboard gets everything in packed frames, even items it also watches one by one.
+      const frames = packBatchFrames([...framesByItem.values()].flat());
+      for (const connectionId of packed) deliveries.push({ connectionId, item: { itemId: '*' }, frames });
+    }
+    return deliveries;
+  };
 
-    const gone = new Set<string>();
+  /** Closes connections dropped from a batch, so their clients reconnect and resume from a snapshot. */
+  const drop = async (connectionId: string): Promise<void> => {
+    count('droppedConnections', 'DroppedConnections');
+    try {
+      await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }), {
+        abortSignal: AbortSignal.timeout(DROP_TIMEOUT_MS),
+      });
+    } catch (err) {
+      // Gone already, or unreachable: its next delta shows the gap, or TTL removes it.
+      logger.warn('closing a connection dropped from a batch failed', { connectionId, error: describe(err) });
+    }
+  };
+
+  const publish = async (updates: readonly ItemUpdate[]): Promise<void> => {
+    if (updates.length === 0) return;
+    const ended: BatchEnd = {
+      budget: AbortSignal.timeout(config.delivery.fanoutBudgetMs),
+      gone: new Set(),
+      dropped: new Set(),
+    };
+    count('batches', 'FanoutBatches');
+    count('updates', 'FanoutUpdates', updates.length);
+    // Several updates of one item in a batch reach each viewer in one delivery, in order.
+    const framesByItem = new Map<string, string[]>();
+    const keysByItem = new Map<string, ItemLogKeys>();
+    const finished = new Set<string>();
+    for (const update of updates) {
+      const frames = framesByItem.get(update.itemId) ?? [];
+      frames.push(...updateFrames(update));
+      framesByItem.set(update.itemId, frames);
+      keysByItem.set(update.itemId, itemKeys(update));
+      if (update.status === 'completed' || update.status === 'failed') finished.add(update.itemId);
+    }
+    const deliveries = await planDeliveries(framesByItem, keysByItem, finished);
+    count('deliveries', 'FanoutDeliveries', deliveries.length);
     await lastValueFrom(
       from(deliveries).pipe(
-        mergeMap((delivery) => deliver(delivery, gone), concurrency),
+        mergeMap((delivery) => deliver(delivery, ended), concurrency),
         defaultIfEmpty(undefined),
       ),
     );
+    const dropped = [...ended.dropped].filter((connectionId) => !ended.gone.has(connectionId));
     await lastValueFrom(
-      from([...gone]).pipe(
-        mergeMap(async (connectionId) => {
-          count('goneConnections', 'GoneConnections');
-          try {
-            await store.removeConnection(connectionId);
-          } catch (err) {
-            // Left to the next 410 or to TTL.
-            logger.warn('removing a gone connection failed', { connectionId, error: describe(err) });
-          }
-        }, concurrency),
+      from(
+        [...ended.gone].map((id) => () => removeGone(id)).concat(dropped.map((id) => () => drop(id))),
+      ).pipe(
+        mergeMap((task) => task(), concurrency),
         defaultIfEmpty(undefined),
       ),
     );
+  };
+
+  const removeGone = async (connectionId: string): Promise<void> => {
+    count('goneConnections', 'GoneConnections');
+    try {
+      await store.removeConnection(connectionId);
+    } catch (err) {
+      // Left to the next 410 or to TTL.
+      logger.warn('removing a gone connection failed', { connectionId, error: describe(err) });
+    }
   };
 
   return {

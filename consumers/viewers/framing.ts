@@ -177,3 +177,37 @@ export function updateFrames(update: ItemUpdate): string[] {
   }
   return frames;
 }
+
+const BATCH_OPEN = '{"type":"batch","messages":[';
+const BATCH_CLOSE = ']}';
+
+/**
+ * Packs message frames (each already a serialized server message under `maxBytes`) into as few
+ * `batch` frames as fit under `maxBytes`, keeping their order. A frame too large to share one is
+ * passed on as it is (a batch subscriber also accepts single messages).
+ */
+export function packBatchFrames(frames: readonly string[], maxBytes: number = MAX_FRAME_BYTES): string[] {
+  const envelope = frameBytes(BATCH_OPEN) + frameBytes(BATCH_CLOSE);
+  const packed: string[] = [];
+  let current: string[] = [];
+  let used = envelope;
+  const flush = () => {
+    if (current.length > 0) packed.push(`${BATCH_OPEN}${current.join(',')}${BATCH_CLOSE}`);
+    current = [];
+    used = envelope;
+  };
+  for (const frame of frames) {
+    const bytes = frameBytes(frame);
+    if (envelope + bytes > maxBytes) {
+      flush();
+      packed.push(frame);
+      continue;
+    }
+    const cost = bytes + (current.length > 0 ? 1 : 0);
+    if (used + cost > maxBytes) flush();
+    used += bytes + (current.length > 0 ? 1 : 0);
+    current.push(frame);
+  }
+  flush();
+  return packed;
+}

@@ -46,7 +46,8 @@ const encoder = new TextEncoder();
  * Sends `frames` to one connection in order with `PostToConnection`. Stops at the first frame
  * that cannot be sent: a 410 (gone) is never retried; throttling and transient failures are
  * retried with full-jitter backoff within `policy`; anything else (403, 413, a deadline) gives up
- * on this connection for this delivery. Never throws.
+ * on this connection for this delivery. `budget`, when given, aborts the delivery like its
+ * deadline (the fan-out's time budget for the whole batch). Never throws.
  */
 export async function postFrames(
   client: ApiGatewayManagementApiClient,
@@ -54,8 +55,12 @@ export async function postFrames(
   frames: readonly string[],
   policy: PostPolicy = DEFAULT_POST_POLICY,
   observer: PostObserver = {},
+  budget?: AbortSignal,
 ): Promise<PostOutcome> {
-  const deadline = AbortSignal.timeout(policy.deadlineMs);
+  // The delivery's own deadline, and the batch's budget when the fan-out gives one.
+  const deadline = budget
+    ? AbortSignal.any([AbortSignal.timeout(policy.deadlineMs), budget])
+    : AbortSignal.timeout(policy.deadlineMs);
   for (const frame of frames) {
     const data = encoder.encode(frame);
     for (let attempt = 1; ; attempt++) {
@@ -80,7 +85,7 @@ export async function postFrames(
         } catch {
           observer.onFailure?.(
             connectionId,
-            new Error(`deadline of ${policy.deadlineMs} ms passed: ${describe(err)}`),
+            new Error(`deadline of ${policy.deadlineMs} ms or the batch budget passed: ${describe(err)}`),
           );
           return 'failed';
         }

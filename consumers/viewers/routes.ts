@@ -75,7 +75,7 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
     switch (message.action) {
       case 'subscribe': {
         if ('all' in message) {
-          await store.subscribe(connectionId, 'all');
+          await store.subscribe(connectionId, 'all', { batch: message.batch === true });
           return;
         }
         const { itemId } = message;

@@ -14,8 +14,14 @@ import {
   throwError,
 } from 'rxjs';
 import type { ErrorInfo } from '../contracts/chunk-record.js';
-import { type ClientMessage, ServerMessage } from '../contracts/websocket.js';
+import { type ClientMessage, ServerFrame, type ServerMessage } from '../contracts/websocket.js';
 import { type ItemChange, type ItemMessage, ItemTracker, type ItemView } from './item-tracker.js';
+
+/**
+ * Every item, packed: the server sends one `batch` frame per consumer batch instead of one message
+ * per item, which is what keeps a dashboard cheap when many items stream at once.
+ */
+const SUBSCRIBE_ALL: ClientMessage = { action: 'subscribe', all: true, batch: true };
 
 /**
  * The parts of a WebSocket the client uses: the browser's global `WebSocket` and the `ws`
@@ -196,7 +202,7 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
       errors$.next({ message: `unreadable message from the server: ${data.slice(0, 200)}` });
       return;
     }
-    const parsed = ServerMessage.safeParse(json);
+    const parsed = ServerFrame.safeParse(json);
     if (!parsed.success) {
       // API Gateway's own reply when an integration fails: {"message":"Internal server error",...}.
       const message = (json as { message?: unknown } | null)?.message;
@@ -205,7 +211,12 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
       });
       return;
     }
-    const message = parsed.data;
+    // A `batch` frame holds the messages of one consumer batch, in the order they were sent.
+    const messages = parsed.data.type === 'batch' ? parsed.data.messages : [parsed.data];
+    for (const message of messages) onServerMessage(message);
+  };
+
+  const onServerMessage = (message: ServerMessage) => {
     if (message.type === 'error') {
       errors$.next(
         message.itemId ? { message: message.message, itemId: message.itemId } : { message: message.message },
@@ -231,7 +242,7 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
   const onOpen = () => {
     retries = 0;
     state$.next('open');
-    if (all) send({ action: 'subscribe', all: true });
+    if (all) send(SUBSCRIBE_ALL);
     // Every item still changing is resumed from what it holds (or fetched whole).
     for (const tracker of trackers.values()) if (!tracker.terminal) send(tracker.subscribeRequest());
     for (const message of outbox.splice(0)) send(message);
@@ -321,7 +332,7 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
     subscribeAll() {
       if (all) return;
       all = true;
-      send({ action: 'subscribe', all: true });
+      send(SUBSCRIBE_ALL);
     },
     unsubscribe(itemId) {
       wanted.delete(itemId);

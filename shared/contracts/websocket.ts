@@ -26,7 +26,15 @@ export const SubscribeMessage = z.union([
      */
     offset: z.number().int().min(0).optional(),
   }),
-  z.object({ action: z.literal('subscribe'), all: z.literal(true) }),
+  z.object({
+    action: z.literal('subscribe'),
+    all: z.literal(true),
+    /**
+     * Dashboards: the messages of many items from one consumer batch arrive packed in `batch`
+     * frames (`BatchMessage`), one delivery per batch instead of one per item.
+     */
+    batch: z.boolean().optional(),
+  }),
 ]);
 export const UnsubscribeMessage = z.union([
   z.object({ action: z.literal('unsubscribe'), itemId: ItemId }),
@@ -102,6 +110,16 @@ export const ServerMessage = z.discriminatedUnion('type', [
   ErrorMessage,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
+/**
+ * Several server messages in one frame, for connections subscribed with `"all": true, "batch":
+ * true`: the messages of one consumer batch, in the order they would have been sent one by one.
+ * A batch frame stays under 32 KB; a message too large to share a frame is sent unpacked.
+ */
+export const BatchMessage = z.object({ type: z.literal('batch'), messages: z.array(ServerMessage) });
+/** A frame the server sends: one message, or a batch of them. */
+export const ServerFrame = z.union([ServerMessage, BatchMessage]);
+export type BatchMessage = z.infer<typeof BatchMessage>;
+export type ServerFrame = z.infer<typeof ServerFrame>;
 export type SnapshotMessage = z.infer<typeof SnapshotMessage>;
 export type DeltaMessage = z.infer<typeof DeltaMessage>;
 export type ResetMessage = z.infer<typeof ResetMessage>;

@@ -26,8 +26,10 @@ describe('readSettings', () => {
     expect(() => readSettings({ streamRetentionHours: 24, chunkMaxRecordAgeSeconds: 13 * 3600 })).toThrow(
       /chunkMaxRecordAgeSeconds"=46800 leaves less than 12 h of the stream's 24 h retention .* at most 43200/,
     );
-    expect(readSettings({ streamRetentionHours: 48, chunkMaxRecordAgeSeconds: 36 * 3600 }).chunkMapping
-      .maxRecordAgeSeconds).toBe(129_600);
+    expect(
+      readSettings({ streamRetentionHours: 48, chunkMaxRecordAgeSeconds: 36 * 3600 }).chunkMapping
+        .maxRecordAgeSeconds,
+    ).toBe(129_600);
   });
 
   it('accepts every value of cdk.json as it is', () => {

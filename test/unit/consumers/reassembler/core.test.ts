@@ -183,12 +183,44 @@ describe('planning the writes of one item', () => {
   const records = attemptRecords(item, 1, ['a', 'b', 'c', 'd'], { type: 'none' });
   const [r0, r1, r2, r3] = records as [ChunkRecord, ChunkRecord, ChunkRecord, ChunkRecord];
 
-  it('writes nothing when every record is a duplicate', () => {
+  it('writes nothing when every record is a duplicate, and publishes what they applied again', () => {
     const current = foldRecords(emptyState(), records, options()).state;
 
     const plan = planItem(item, current, [], [r1, r2], options());
 
     expect(plan.changed).toBe(false);
+    // Not at the head (seq 3 is): the run is published as streaming.
+    expect(plan.update).toEqual({
+      itemId: item,
+      attempt: 1,
+      reset: false,
+      fromSeq: 1,
+      toSeq: 2,
+      text: 'bc',
+      status: 'streaming',
+    });
+  });
+
+  it('publishes the final status again when the duplicates reach the head of a completed item', () => {
+    const all = attemptRecords(item, 1, ['a', 'b'], { type: 'end' });
+    const current = foldRecords(emptyState(), all, options()).state;
+
+    const plan = planItem(item, current, [], all.slice(1), options());
+
+    expect(plan.changed).toBe(false);
+    expect(plan.update).toMatchObject({ fromSeq: 1, toSeq: 2, text: 'b', status: 'completed' });
+    expect(plan.update?.usage).toEqual(current.usage);
+  });
+
+  it('publishes nothing for records of a superseded attempt', () => {
+    const current = foldRecords(
+      emptyState(),
+      attemptRecords(item, 2, ['x'], { type: 'none' }),
+      options(),
+    ).state;
+
+    const plan = planItem(item, current, [], [r0, r1], options());
+
     expect(plan.update).toBeUndefined();
   });
 

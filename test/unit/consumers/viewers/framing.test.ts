@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   deltaFrames,
   frameBytes,
+  packBatchFrames,
   snapshotFrames,
   splitIntoFrames,
   updateFrames,
@@ -115,5 +116,38 @@ describe('updateFrames', () => {
     const frames = updateFrames({ ...base, text: '', reset: false, status: 'failed' });
     expect(types(frames)).toEqual(['failed']);
     expect(JSON.parse(frames[0]!)).toMatchObject({ error: { code: 'unknown' } });
+  });
+});
+
+describe('packBatchFrames', () => {
+  const message = (i: number, size = 10) =>
+    JSON.stringify({
+      type: 'delta',
+      itemId: `item-${i}`,
+      attempt: 1,
+      fromSeq: 0,
+      toSeq: 0,
+      text: 'x'.repeat(size),
+    });
+
+  it('packs messages in order into as few batch frames as fit the limit', () => {
+    const frames = Array.from({ length: 50 }, (_, i) => message(i, 100));
+    const packed = packBatchFrames(frames, 1_000);
+    expect(packed.length).toBeGreaterThan(1);
+    for (const frame of packed) expect(frameBytes(frame)).toBeLessThanOrEqual(1_000);
+    const unpacked = packed.flatMap((f) => (JSON.parse(f) as { messages: unknown[] }).messages);
+    expect(unpacked).toEqual(frames.map((f) => JSON.parse(f)));
+  });
+
+  it('passes a message too large to share a frame on unpacked, between packed neighbours', () => {
+    const big = message(1, 990);
+    const packed = packBatchFrames([message(0), big, message(2)], 1_000);
+    expect(packed).toHaveLength(3);
+    expect(packed[1]).toBe(big);
+    expect(JSON.parse(packed[0] ?? '')).toEqual({ type: 'batch', messages: [JSON.parse(message(0))] });
+  });
+
+  it('gives nothing for nothing', () => {
+    expect(packBatchFrames([])).toEqual([]);
   });
 });
