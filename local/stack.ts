@@ -32,6 +32,7 @@ import {
 import { startHttpApi } from './http-api.js';
 import { type KinesisFaultProxy, startKinesisFaultProxy } from './kinesis-faults.js';
 import { ensureStream, ensureTable } from './resources.js';
+import { startStallSweeper } from './stall-sweeper.js';
 import { startTtlSweeper } from './ttl-sweeper.js';
 import { startWebSocketGateway, type WebSocketGateway } from './websocket-gateway.js';
 
@@ -53,6 +54,8 @@ export interface LocalStackOptions {
   /** Overrides for the two event source mappings. */
   readonly inputMapping?: Partial<EventSourceMappingOptions>;
   readonly chunkMapping?: Partial<EventSourceMappingOptions>;
+  /** The stall sweeper's timer and limit (defaults: every minute, `STALL_LIMIT_SECONDS`). */
+  readonly stallSweeper?: { readonly intervalMs?: number; readonly stallLimitMs?: number };
   /** Put a fault-injecting proxy between the producer and the chunk stream. */
   readonly chunkStreamFaults?: boolean;
   /** Shards of the input and chunk streams on first creation. */
@@ -261,6 +264,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       tables: [config.tables.connections, config.tables.text],
     });
     stops.push(() => sweeper.stop());
+    // What the scheduled sweeper function does in AWS, on a timer.
+    const stalls = startStallSweeper({ ...deps('sweeper'), publisher, ...options.stallSweeper });
+    stops.push(() => stalls.stop());
 
     const token = await issueToken(secret, 'local-dev', 30 * 24 * 3600);
     const info: StackFile = {

@@ -70,6 +70,8 @@ const Schema = z.object({
   [ENV.connectionTtlSeconds]: int(60, 7 * 24 * 3600).default(2 * 3600 + 600),
   // Time the fan-out of one consumer batch may take; a connection not served by then is dropped from it.
   [ENV.fanoutBudgetMs]: int(100, 60_000).default(1_500),
+  // An item queued or streaming without progress this long is marked failed (`stalled`).
+  [ENV.stallLimitSeconds]: int(60, 7 * 24 * 3600).default(15 * 60),
 });
 
 /** The typed configuration of every handler. */
@@ -109,6 +111,7 @@ export interface Config {
     readonly fanoutConcurrency: number;
     readonly connectionTtlSeconds: number;
     readonly fanoutBudgetMs: number;
+    readonly stallLimitSeconds: number;
   };
 }
 
@@ -165,6 +168,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       fanoutConcurrency: c[ENV.fanoutConcurrency],
       connectionTtlSeconds: c[ENV.connectionTtlSeconds],
       fanoutBudgetMs: c[ENV.fanoutBudgetMs],
+      stallLimitSeconds: c[ENV.stallLimitSeconds],
     },
   };
 }

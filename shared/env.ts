@@ -32,6 +32,7 @@ export const ENV = {
   fanoutConcurrency: 'FANOUT_CONCURRENCY',
   connectionTtlSeconds: 'CONNECTION_TTL_SECONDS',
   fanoutBudgetMs: 'FANOUT_BUDGET_MS',
+  stallLimitSeconds: 'STALL_LIMIT_SECONDS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];

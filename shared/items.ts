@@ -56,6 +56,8 @@ export const ItemHead = z.object({
   completedAt: z.string().nullable().default(null),
   error: ErrorInfo.nullable().default(null),
   cancelRequested: z.boolean().default(false),
+  /** When the consumer last committed the head (ISO-8601): the stall sweeper's measure of progress. */
+  progressAt: z.string().nullable().default(null),
 });
 export type ItemHead = z.infer<typeof ItemHead>;
 

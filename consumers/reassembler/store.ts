@@ -266,6 +266,8 @@ export function createItemStore(options: ItemStoreOptions): ItemStore {
         firstTokenAt: state.firstTokenAt,
         completedAt: state.completedAt,
         error: state.error,
+        // What the stall sweeper reads as the consumer's last progress on the item.
+        progressAt: now,
         version: expected === 'absent' ? 1 : expected.version + 1,
       };
       const names: Record<string, string> = {};

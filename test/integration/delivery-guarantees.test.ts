@@ -115,7 +115,30 @@ describe('delivery guarantees', () => {
   });
 
   it('a dashboard subscribed with batch gets one packed frame per consumer batch, holding every item', async () => {
-    // Prepare
+    // Prepare: a budget no loaded machine spends, so only packing decides what the dashboard gets.
+    const packing = await startDeliveryWorld({ env: { FANOUT_BUDGET_MS: '30000' } });
+    try {
+      await packedFrames(packing);
+    } finally {
+      await packing.stop();
+    }
+  }, 60_000);
+
+  const packedFrames = async (world: DeliveryWorld) => {
+    const newItem = async () => {
+      const itemId = `packed-${++sequence}`;
+      await world.items.create(itemId);
+      return itemId;
+    };
+    const consumer = () =>
+      createReassemblerHandler({
+        config: world.config,
+        clients: world.clients,
+        deadLetters,
+        publisher: world.fanout,
+        logger: createLogger('consumer'),
+        metrics: createMetrics('consumer'),
+      });
     const items = [await newItem(), await newItem(), await newItem()];
     const dashboard = await world.connect();
     dashboard.send({ action: 'subscribe', all: true, batch: true });
@@ -147,5 +170,5 @@ describe('delivery guarantees', () => {
         'done',
       ]);
     expect(plain.messages.length).toBeGreaterThanOrEqual(items.length * 2);
-  });
+  };
 });
