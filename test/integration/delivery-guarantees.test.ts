@@ -56,8 +56,10 @@ describe('delivery guarantees', () => {
 
   beforeAll(async () => {
     world = await startDeliveryWorld({
-      // A delivery's own deadline is far beyond the batch budget: only the budget can end a stuck post.
-      env: { FANOUT_BUDGET_MS: '300' },
+      // A delivery's own deadline (60 s) is far beyond the batch budget (2 s), and both are far
+      // beyond what a healthy local post takes even on a loaded machine: only the budget can end
+      // the stuck viewer's post before the test's 10 s bound.
+      env: { FANOUT_BUDGET_MS: '2000' },
       postPolicy: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20, deadlineMs: 60_000 },
     });
   });
