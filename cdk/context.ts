@@ -84,6 +84,8 @@ export interface StreamsSettings {
   readonly producerEnvironment: Readonly<Record<string, string>>;
   /** Handler limits for delivery to viewers (environment variable name → value). */
   readonly deliveryEnvironment: Readonly<Record<string, string>>;
+  /** Token verification settings (environment variable name → value); see `AUTH_SETTINGS`. */
+  readonly authEnvironment: Readonly<Record<string, string>>;
   readonly logRetentionDays: number;
   readonly logLevel: LogLevel;
   /** Whether stateful resources (streams, tables, queue, secret, logs) outlive the stack. */
@@ -123,6 +125,22 @@ export const DELIVERY_LIMITS = {
   fanoutConcurrency: ENV.fanoutConcurrency,
   connectionTtlSeconds: ENV.connectionTtlSeconds,
   fanoutBudgetMs: ENV.fanoutBudgetMs,
+} as const;
+
+/**
+ * Token verification settings: context key → environment variable of the functions that verify
+ * tokens. With `oidcIssuer` set, tokens come from that identity provider (and the HTTP API adds a
+ * JWT authorizer); without it, they are HS256 tokens signed with the stack's secret.
+ */
+export const AUTH_SETTINGS = {
+  authAudience: ENV.authAudience,
+  authMaxTokenLifetimeSeconds: ENV.authMaxLifetimeSeconds,
+  authClockSkewSeconds: ENV.authClockSkewSeconds,
+  oidcIssuer: ENV.authOidcIssuer,
+  oidcJwksUrl: ENV.authOidcJwksUrl,
+  oidcAlgorithms: ENV.authOidcAlgorithms,
+  oidcTenantClaim: ENV.authTenantClaim,
+  oidcScopeClaim: ENV.authScopeClaim,
 } as const;
 
 /** Default of every context key but the handler limits, whose defaults are the handlers' own. */
@@ -174,6 +192,7 @@ export const CONTEXT_KEYS: readonly string[] = [
   ...Object.keys(CONTEXT_DEFAULTS),
   ...Object.keys(PRODUCER_LIMITS),
   ...Object.keys(DELIVERY_LIMITS),
+  ...Object.keys(AUTH_SETTINGS),
 ];
 
 /** The longest a WebSocket route may run: API Gateway's integration timeout. */
@@ -227,6 +246,12 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
 
   const producerEnvironment = read.handlerLimits(PRODUCER_LIMITS);
   const deliveryEnvironment = read.handlerLimits(DELIVERY_LIMITS);
+  const authEnvironment = read.handlerLimits(AUTH_SETTINGS);
+  try {
+    loadConfig(authEnvironment);
+  } catch (err) {
+    throw new ContextError(`token settings are not valid: ${(err as Error).message}`);
+  }
 
   const generator = {
     memorySizeMb: read.integer('generatorMemoryMb', 128, 10_240),
@@ -274,6 +299,7 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
     corsAllowOrigins: read.stringList('corsAllowOrigins'),
     producerEnvironment,
     deliveryEnvironment,
+    authEnvironment,
     logRetentionDays: read.oneOf('logRetentionDays', LOG_RETENTION_DAYS, (v) => Number(v)),
     logLevel: read.oneOf('logLevel', LOG_LEVELS, (v) => String(v).toUpperCase()),
     removalPolicy: read.oneOf('removalPolicy', ['retain', 'destroy'] as const, (v) =>

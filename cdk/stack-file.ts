@@ -7,9 +7,10 @@
  *   npx tsx cdk/stack-file.ts cdk-outputs.json --out .deployed/stack.json
  *   npm run cli -- submit "Write a haiku" --stack .deployed/stack.json
  *
- * The token is minted here (HS256, like every viewer token) with the signing key read from the
- * stack's secret with the AWS SDK (the default credential chain), or from AUTH_TOKEN_SECRET when
- * that is set.
+ * The token is minted here (HS256: an admin token for every tenant, 12 h by default) with the
+ * signing key read from the stack's secret with the AWS SDK (the default credential chain), or from
+ * AUTH_TOKEN_SECRET when that is set. A stack configured for OIDC accepts only its identity
+ * provider's tokens: put one in the file instead.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -18,7 +19,8 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { orExitWithUsage, parseCommandLine, UsageError, wholeNumber } from '../cli/args.js';
 import type { Target } from '../cli/target.js';
 import { describe } from '../shared/errors.js';
-import { issueToken } from '../shared/auth.js';
+import { DEFAULT_MAX_LIFETIME_SECONDS, issueToken } from '../shared/auth.js';
+import { ALL_TENANTS } from '../shared/tenancy.js';
 import { CONTEXT_DEFAULTS } from './context.js';
 import { OUTPUTS } from './stack.js';
 
@@ -94,7 +96,7 @@ export interface StackFileOptions {
   readonly out?: string;
   /** The token's subject. Default `cli`. */
   readonly subject?: string;
-  /** The token's lifetime. Default 24. */
+  /** The token's lifetime in hours. Default 12, the longest the functions accept by default. */
   readonly tokenTtlHours?: number;
   /** Reads the stack's secret. Default: a client for the stack's region. */
   readonly secrets?: SecretsManagerClient;
@@ -107,8 +109,14 @@ export async function writeStackFile(options: StackFileOptions): Promise<string>
     options.stackName,
   );
   const subject = options.subject ?? 'cli';
-  const ttlHours = options.tokenTtlHours ?? 24;
-  const token = await issueToken(await signingKey(stack, options.secrets), subject, ttlHours * 3600);
+  const ttlHours = options.tokenTtlHours ?? 12;
+  // An admin token for every tenant, as long-lived as the functions accept by default (12 h).
+  const token = await issueToken(await signingKey(stack, options.secrets), {
+    subject,
+    tenant: ALL_TENANTS,
+    scopes: ['admin'],
+    ttlSeconds: ttlHours * 3600,
+  });
   const file: Target = { ...stack.target, token };
   const out = resolve(options.out ?? '.deployed/stack.json');
   mkdirSync(dirname(out), { recursive: true });
@@ -127,13 +135,16 @@ async function main(argv: string[]): Promise<void> {
         'stack-name': { type: 'string', default: CONTEXT_DEFAULTS.stackName },
         out: { type: 'string', default: '.deployed/stack.json' },
         subject: { type: 'string', default: 'cli' },
-        'token-ttl-hours': { type: 'string', default: '24' },
+        'token-ttl-hours': { type: 'string', default: '12' },
       },
       true,
     );
     const [outputsFile] = positionals;
     if (!outputsFile || positionals.length > 1) throw new UsageError('give exactly one outputs file');
-    const ttlHours = wholeNumber('--token-ttl-hours', values['token-ttl-hours'], { min: 1, max: 24 * 365 });
+    const ttlHours = wholeNumber('--token-ttl-hours', values['token-ttl-hours'], {
+      min: 1,
+      max: DEFAULT_MAX_LIFETIME_SECONDS / 3600,
+    });
     const options: StackFileOptions = {
       outputsFile,
       stackName: values['stack-name'],

@@ -67,9 +67,26 @@ export async function ensureTable(dynamo: DynamoDBClient, name: string, spec: Ta
     );
   } catch (err) {
     if (!(err instanceof ResourceInUseException)) throw err;
+    await checkIndexes(dynamo, name, spec);
   }
   await waitFor(`table ${name}`, async () => {
     const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: name }));
     return Table?.TableStatus === 'ACTIVE';
   });
+}
+
+/**
+ * A table kept from an older version may lack an index this version queries, and dynalite cannot
+ * add one to an existing table: say so, and how to start over, instead of failing on first use.
+ */
+async function checkIndexes(dynamo: DynamoDBClient, name: string, spec: TableSpec): Promise<void> {
+  const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: name }));
+  const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+  const missing = (spec.indexes ?? []).filter((index) => !present.has(index.name)).map((i) => i.name);
+  if (missing.length > 0) {
+    throw new Error(
+      `table ${name} was created by an older version without index ${missing.join(', ')}, which cannot be ` +
+        'added to an existing local table: start over with `npm start -- --fresh` (this deletes the local data)',
+    );
+  }
 }

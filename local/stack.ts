@@ -19,6 +19,7 @@ import { sqsDeadLetterSink } from '../shared/dead-letters.js';
 import { ENV } from '../shared/env.js';
 import { CHUNK_MAPPING, INPUT_MAPPING } from '../shared/mappings.js';
 import { TABLES } from '../shared/tables.js';
+import { ALL_TENANTS } from '../shared/tenancy.js';
 import { createLogger, createMetrics } from '../shared/telemetry.js';
 import { type BedrockStandIn, type BedrockStandInOptions, startBedrockStandIn } from './bedrock/index.js';
 import { startDeadLetterStore } from './dead-letters/index.js';
@@ -268,7 +269,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const stalls = startStallSweeper({ ...deps('sweeper'), publisher, ...options.stallSweeper });
     stops.push(() => stalls.stop());
 
-    const token = await issueToken(secret, 'local-dev', 30 * 24 * 3600);
+    // An admin token for every tenant, as long-lived as tokens may be.
+    const token = await issueToken(secret, {
+      subject: 'local-admin',
+      tenant: ALL_TENANTS,
+      scopes: ['admin'],
+      ttlSeconds: config.auth.maxLifetimeSeconds,
+      audience: config.auth.audience,
+    });
     const info: StackFile = {
       region: LOCAL_REGION,
       credentials: {

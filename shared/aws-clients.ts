@@ -2,6 +2,7 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -17,6 +18,8 @@ export interface AwsClients {
   /** For `InvokeModelWithResponseStream`: SDK retries off, explicit timeouts. */
   readonly bedrock: BedrockRuntimeClient;
   readonly sqs: SQSClient;
+  /** Secrets Manager (the token signing key), built on first use. */
+  secrets(): SecretsManagerClient;
   /** A management API client for a WebSocket stage's callback URL. */
   management(endpoint?: string): ApiGatewayManagementApiClient;
 }
@@ -52,12 +55,17 @@ export function createAwsClients(config: Config): AwsClients {
     }),
   });
   const sqs = new SQSClient({ region, endpoint: endpoints.sqs });
+  let secrets: SecretsManagerClient | undefined;
   const managementClients = new Map<string, ApiGatewayManagementApiClient>();
   return {
     kinesis,
     dynamo,
     bedrock,
     sqs,
+    secrets() {
+      secrets ??= new SecretsManagerClient({ region });
+      return secrets;
+    },
     management(endpoint = config.endpoints.websocketManagement) {
       if (!endpoint) throw new Error('no WebSocket management endpoint: set WEBSOCKET_MANAGEMENT_ENDPOINT');
       let client = managementClients.get(endpoint);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_AUDIENCE, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_LIFETIME_SECONDS } from './auth.js';
 import { ENV } from './env.js';
 import { ConfigError } from './errors.js';
 
@@ -50,6 +51,21 @@ const Schema = z.object({
   [ENV.defaultModelId]: z.string().min(1).default('anthropic.claude-3-5-haiku-20241022-v1:0'),
   [ENV.modelPrices]: json(z.record(z.string(), ModelPrice)).optional(),
   [ENV.authSecret]: z.string().min(32, 'must be at least 32 characters').optional(),
+  [ENV.authSecretArn]: z.string().startsWith('arn:', 'must be a Secrets Manager ARN').optional(),
+  [ENV.authAudience]: z.string().min(1).default(DEFAULT_AUDIENCE),
+  [ENV.authMaxLifetimeSeconds]: int(60, 7 * 24 * 3600).default(DEFAULT_MAX_LIFETIME_SECONDS),
+  [ENV.authClockSkewSeconds]: int(0, 300).default(DEFAULT_CLOCK_SKEW_SECONDS),
+  [ENV.authOidcIssuer]: url.optional(),
+  [ENV.authOidcJwksUrl]: url.optional(),
+  [ENV.authOidcAlgorithms]: z
+    .string()
+    .regex(
+      /^(RS|PS|ES)(256|384|512)(,(RS|PS|ES)(256|384|512))*$/,
+      'must be a comma-separated list like RS256,ES256',
+    )
+    .default('RS256'),
+  [ENV.authTenantClaim]: z.string().min(1).default('tenant'),
+  [ENV.authScopeClaim]: z.string().min(1).default('scope'),
   [ENV.kinesisEndpoint]: url.optional(),
   [ENV.dynamodbEndpoint]: url.optional(),
   [ENV.bedrockEndpoint]: url.optional(),
@@ -84,8 +100,8 @@ export interface Config {
   readonly deadLetterQueueUrl: string | undefined;
   readonly defaultModelId: string;
   readonly modelPrices: Readonly<Record<string, ModelPrice>>;
-  /** HMAC secret of viewer tokens; required only by the functions that check tokens. */
-  readonly authSecret: string | undefined;
+  /** How tokens are verified; used only by the functions that check tokens. */
+  readonly auth: AuthConfig;
   /** Endpoint overrides; unset means the AWS default endpoint of the region. */
   readonly endpoints: {
     readonly kinesis: string | undefined;
@@ -116,6 +132,22 @@ export interface Config {
 }
 
 /**
+ * Token verification: OIDC when an issuer is set, else HMAC with the key itself (local, tests) or
+ * the Secrets Manager secret holding it (AWS).
+ */
+export interface AuthConfig {
+  readonly secret: string | undefined;
+  readonly secretArn: string | undefined;
+  readonly audience: string;
+  readonly maxLifetimeSeconds: number;
+  readonly clockSkewSeconds: number;
+  readonly claims: { readonly tenant: string; readonly scope: string };
+  readonly oidc:
+    | { readonly issuer: string; readonly jwksUrl: string; readonly algorithms: readonly string[] }
+    | undefined;
+}
+
+/**
  * Reads and validates the environment. Throws a `ConfigError` naming every bad variable, with the
  * value found and what was expected.
  */
@@ -143,7 +175,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     deadLetterQueueUrl: c[ENV.deadLetterQueueUrl],
     defaultModelId: c[ENV.defaultModelId],
     modelPrices: { ...DEFAULT_MODEL_PRICES, ...c[ENV.modelPrices] },
-    authSecret: c[ENV.authSecret],
+    auth: {
+      secret: c[ENV.authSecret],
+      secretArn: c[ENV.authSecretArn],
+      audience: c[ENV.authAudience],
+      maxLifetimeSeconds: c[ENV.authMaxLifetimeSeconds],
+      clockSkewSeconds: c[ENV.authClockSkewSeconds],
+      claims: { tenant: c[ENV.authTenantClaim], scope: c[ENV.authScopeClaim] },
+      oidc: oidcOf(c[ENV.authOidcIssuer], c[ENV.authOidcJwksUrl], c[ENV.authOidcAlgorithms]),
+    },
     endpoints: {
       kinesis: c[ENV.kinesisEndpoint],
       dynamodb: c[ENV.dynamodbEndpoint],
@@ -170,6 +210,23 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       fanoutBudgetMs: c[ENV.fanoutBudgetMs],
       stallLimitSeconds: c[ENV.stallLimitSeconds],
     },
+  };
+}
+
+/** OIDC settings when an issuer is configured; the JWKS defaults to `<issuer>/.well-known/jwks.json` (Cognito's). */
+function oidcOf(
+  issuer: string | undefined,
+  jwksUrl: string | undefined,
+  algorithms: string,
+): AuthConfig['oidc'] {
+  if (!issuer) {
+    if (jwksUrl) throw new ConfigError(`${ENV.authOidcJwksUrl} is set but ${ENV.authOidcIssuer} is not`);
+    return undefined;
+  }
+  return {
+    issuer,
+    jwksUrl: jwksUrl ?? `${issuer.replace(/\/$/, '')}/.well-known/jwks.json`,
+    algorithms: algorithms.split(','),
   };
 }
 

@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { ErrorInfo, Usage } from './contracts/chunk-record.js';
 import { ItemStatus, type StoredItem } from './contracts/stored-item.js';
 import { StreamsError } from './errors.js';
+import { DEFAULT_TENANT } from './tenancy.js';
 
 /**
  * The head row of an item in the items table. Written by two sides, each owning its fields:
  * - the producer: `claimedAttempt`, `claimState`, `claimedBy`, `leaseUntil`, `modelId`, `metadata`,
- *   `createdAt` (claim);
+ *   `tenant`, `createdAt` (claim);
  * - the consumer: `attempt`, `nextSeq`, `text`, `parts`, `held`, `status` after the claim, `usage`,
  *   `costUsd`, `firstTokenAt`, `completedAt`, `error`;
  * - the delivery side: `cancelRequested`.
@@ -48,6 +49,8 @@ export const ItemHead = z.object({
    */
   held: z.number().int().min(0).default(0),
   modelId: z.string(),
+  /** Set when the item is created and never changed; rows from before tenancy are `default`'s. */
+  tenant: z.string().default(DEFAULT_TENANT),
   metadata: z.record(z.string(), z.json()).nullable().default(null),
   usage: Usage.nullable().default(null),
   costUsd: z.number().nullable().default(null),
@@ -131,6 +134,7 @@ export function toStoredItem(head: Omit<ItemHead, 'version'>, text: string): Sto
     attempt: head.attempt,
     text,
     modelId: head.modelId,
+    tenant: head.tenant,
     metadata: head.metadata,
     usage: head.usage,
     costUsd: head.costUsd,

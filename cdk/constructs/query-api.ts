@@ -1,22 +1,30 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { DEFAULT_AUDIENCE } from '../../shared/auth.js';
 import { ENV } from '../../shared/env.js';
-import { ITEMS_BY_STATUS_INDEX } from '../../shared/tables.js';
+import { ITEMS_BY_TENANT_STATUS_INDEX } from '../../shared/tables.js';
 import { checkRange, HandlerFunction, type HandlerLogLevel, handlerEntry } from './handler-function.js';
 import { grantTableAccess } from './tables.js';
-import type { TokenSecret } from './token-secret.js';
+import { type TokenSecret, tokenVerification, usesOidc } from './token-secret.js';
 
 export interface ItemsQueryApiProps {
   readonly itemsTable: dynamodb.ITable;
   readonly textTable: dynamodb.ITable;
-  /** Verifies `Authorization: Bearer <token>`. */
+  /** Verifies `Authorization: Bearer <token>` (HS256 tokens, when no OIDC issuer is configured). */
   readonly tokenSecret: TokenSecret;
+  /**
+   * Token verification settings (environment variable → value, see `cdk/context.ts` AUTH_SETTINGS).
+   * With an OIDC issuer the routes also get API Gateway's JWT authorizer.
+   * @default - HS256 tokens signed with `tokenSecret`, the handlers' defaults
+   */
+  readonly authEnvironment?: Readonly<Record<string, string>>;
   /**
    * Steady-state requests per second the API accepts.
    * @default 200
@@ -86,10 +94,18 @@ export class ItemsQueryApi extends Construct {
       environment: {
         [ENV.itemsTable]: props.itemsTable.tableName,
         [ENV.textTable]: props.textTable.tableName,
-        [ENV.authSecret]: props.tokenSecret.environmentValue,
       },
     });
-    grantTableAccess(this.handler, props.itemsTable, { read: true, indexes: [ITEMS_BY_STATUS_INDEX] });
+    const authEnvironment = props.authEnvironment ?? {};
+    for (const [name, value] of Object.entries(
+      tokenVerification(this.handler, props.tokenSecret, authEnvironment),
+    )) {
+      this.handler.function.addEnvironment(name, value);
+    }
+    grantTableAccess(this.handler, props.itemsTable, {
+      read: true,
+      indexes: [ITEMS_BY_TENANT_STATUS_INDEX],
+    });
     grantTableAccess(this.handler, props.textTable, { read: true });
 
     this.api = new apigwv2.HttpApi(this, 'Api', {
@@ -131,15 +147,29 @@ export class ItemsQueryApi extends Construct {
     });
 
     const integration = new HttpLambdaIntegration('Items', this.handler.function);
+    // With an identity provider, API Gateway checks issuer, audience, signature and expiry before any
+    // invocation; the handler still verifies every claim (tenant, scope, lifetime) itself.
+    const authorizer = usesOidc(authEnvironment)
+      ? new HttpJwtAuthorizer('Jwt', authEnvironment[ENV.authOidcIssuer] as string, {
+          jwtAudience: [authEnvironment[ENV.authAudience] ?? DEFAULT_AUDIENCE],
+        })
+      : undefined;
     for (const path of QUERY_ROUTES) {
-      const [route] = this.api.addRoutes({ path, methods: [apigwv2.HttpMethod.GET], integration });
-      Validations.of(route!).acknowledge({
-        id: 'AwsSolutions-APIG4',
-        reason:
-          'The handler verifies the bearer token (an HS256 JWT signed with the stack\u2019s token secret) on ' +
-          'every request and answers 401 in the API\u2019s JSON error shape; a gateway authorizer would ' +
-          'repeat the same check in a second invocation.',
+      const [route] = this.api.addRoutes({
+        path,
+        methods: [apigwv2.HttpMethod.GET],
+        integration,
+        ...(authorizer ? { authorizer } : {}),
       });
+      if (!authorizer) {
+        Validations.of(route!).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'The handler verifies the bearer token (an HS256 JWT signed with the stack\u2019s token secret) ' +
+            'on every request and answers 401 in the API\u2019s JSON error shape; a Lambda authorizer ' +
+            'would repeat the same check in a second invocation.',
+        });
+      }
     }
   }
 

@@ -10,7 +10,7 @@ import { Construct, type IDependable } from 'constructs';
 import { ENV } from '../../shared/env.js';
 import { checkRange, HandlerFunction, type HandlerLogLevel, handlerEntry } from './handler-function.js';
 import { grantTableAccess } from './tables.js';
-import type { TokenSecret } from './token-secret.js';
+import { type TokenSecret, tokenVerification } from './token-secret.js';
 
 /** A WebSocket stage that functions post to: what the reassembler needs of the viewers' API. */
 export interface IViewerConnections {
@@ -29,8 +29,13 @@ export interface ViewerWebSocketApiProps {
   readonly itemsTable: dynamodb.ITable;
   /** Read for snapshots of long items. */
   readonly textTable: dynamodb.ITable;
-  /** Verifies the `?token=` of `$connect`. */
+  /** Verifies the `?token=` of `$connect` (HS256 tokens, when no OIDC issuer is configured). */
   readonly tokenSecret: TokenSecret;
+  /**
+   * Token verification settings (environment variable → value, see `cdk/context.ts` AUTH_SETTINGS).
+   * @default - HS256 tokens signed with `tokenSecret`, the handlers' defaults
+   */
+  readonly authEnvironment?: Readonly<Record<string, string>>;
   /**
    * Name of the stage, the last segment of the WebSocket URL.
    * @default 'live'
@@ -119,12 +124,13 @@ export class ViewerWebSocketApi extends Construct implements IViewerConnections 
       ...common,
       handler: 'connect',
       description: 'WebSocket $connect: verifies the viewer token',
-      environment: {
-        [ENV.connectionsTable]: props.connectionsTable.tableName,
-        [ENV.authSecret]: props.tokenSecret.environmentValue,
-        ...props.environment,
-      },
+      environment: { [ENV.connectionsTable]: props.connectionsTable.tableName, ...props.environment },
     });
+    for (const [name, value] of Object.entries(
+      tokenVerification(this.connectHandler, props.tokenSecret, props.authEnvironment ?? {}),
+    )) {
+      this.connectHandler.function.addEnvironment(name, value);
+    }
     this.disconnectHandler = new HandlerFunction(this, 'DisconnectHandler', {
       ...common,
       handler: 'disconnect',

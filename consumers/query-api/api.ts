@@ -1,13 +1,14 @@
 /**
  * The HTTP query API (API Gateway HTTP API, payload format 2.0):
- * `GET /items/{itemId}` → the stored item; `GET /items?status=&limit=` → the latest items without
- * their text. Every request needs `Authorization: Bearer <token>`. Errors are
+ * `GET /items/{itemId}` → the stored item; `GET /items?status=&limit=` → the latest items of the
+ * token's tenant without their text. Every request needs `Authorization: Bearer <token>`. An item
+ * of another tenant is a 404 exactly like an unknown one. Errors are
  * `{ "error": { "code", "message" } }`.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { AuthError, bearerToken, verifyToken } from '../../shared/auth.js';
+import { AuthError, bearerToken, type TokenVerifier } from '../../shared/auth.js';
 import type { AwsClients } from '../../shared/aws-clients.js';
-import { type Config, required } from '../../shared/config.js';
+import type { Config } from '../../shared/config.js';
 import {
   type ApiError,
   DEFAULT_LIST_LIMIT,
@@ -16,17 +17,27 @@ import {
   MAX_LIST_LIMIT,
 } from '../../shared/contracts/stored-item.js';
 import { ItemId } from '../../shared/contracts/work-item.js';
-import { ENV } from '../../shared/env.js';
 import { classifyAwsError, describe } from '../../shared/errors.js';
 import { readItem } from '../../shared/items.js';
 import { withRetry } from '../../shared/retry.js';
 import type { Logger } from '../../shared/telemetry.js';
+import {
+  ALL_TENANTS,
+  DEFAULT_TENANT,
+  mayRead,
+  mayReadAny,
+  type Principal,
+  Tenant,
+} from '../../shared/tenancy.js';
+import { createTokenVerifier } from '../../shared/token-verifier.js';
 import { listItems } from './list-items.js';
 
 export interface QueryApiDeps {
   readonly config: Config;
-  readonly clients: Pick<AwsClients, 'dynamo'>;
+  readonly clients: Pick<AwsClients, 'dynamo' | 'secrets'>;
   readonly logger: Logger;
+  /** Default: the one the configuration asks for (`createTokenVerifier`). */
+  readonly verifier?: TokenVerifier;
 }
 
 type Response = APIGatewayProxyStructuredResultV2;
@@ -63,15 +74,15 @@ function routeOf(event: APIGatewayProxyEventV2): Route | 'wrong-method' | undefi
   return match[1] === undefined ? { name: 'list-items' } : { name: 'get-item', itemId: match[1] };
 }
 
-/** Builds the query API handler. Fails at once when the token secret is not configured. */
+/** Builds the query API handler. Fails at once when token verification is not configured. */
 export function createQueryApiHandler(
   deps: QueryApiDeps,
 ): (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> {
   const { config, logger } = deps;
   const dynamo = deps.clients.dynamo;
-  const secret = required(config.authSecret, ENV.authSecret);
+  const verifier = deps.verifier ?? createTokenVerifier(config.auth, deps.clients.secrets);
 
-  async function getItem(rawId: string): Promise<Response> {
+  async function getItem(principal: Principal, rawId: string): Promise<Response> {
     let itemId = rawId;
     if (rawId.includes('%')) {
       try {
@@ -91,17 +102,26 @@ export function createQueryApiHandler(
       what: `reading item ${itemId}`,
       maxAttempts: 3,
     });
-    if (!item) return failure(404, 'item_not_found', `no item with id ${shown(itemId)}`);
+    // Another tenant's item answers exactly like an unknown one: existence never leaks.
+    if (!item || !mayRead(principal, item.tenant))
+      return failure(404, 'item_not_found', `no item with id ${shown(itemId)}`);
     return json(200, item);
   }
 
-  async function list(query: Record<string, string | undefined>): Promise<Response> {
-    const unknown = Object.keys(query).filter((name) => name !== 'status' && name !== 'limit');
+  async function list(principal: Principal, query: Record<string, string | undefined>): Promise<Response> {
+    const unknown = Object.keys(query).filter((name) => !['status', 'limit', 'tenant'].includes(name));
     if (unknown.length > 0) {
       return failure(
         400,
         'invalid_parameter',
-        `unknown query parameter ${unknown.map(shown).join(', ')}: GET /items takes status and limit`,
+        `unknown query parameter ${unknown.map(shown).join(', ')}: GET /items takes status, limit and tenant`,
+      );
+    }
+    if (query.tenant !== undefined && !Tenant.safeParse(query.tenant).success) {
+      return failure(
+        400,
+        'invalid_tenant',
+        `tenant must be 1–64 characters of A-Z a-z 0-9 . _ -; got ${shown(query.tenant)}`,
       );
     }
     let statuses: ItemStatus[] = [...ItemStatus.options];
@@ -127,13 +147,18 @@ export function createQueryApiHandler(
         );
       }
     }
-    const body: ItemList = { items: await listItems(dynamo, config.tables.items, statuses, limit) };
+    // A tenant token lists its own tenant, whatever it asks for; a `*` token one tenant at a time.
+    const tenant = principal.tenant === ALL_TENANTS ? (query.tenant ?? DEFAULT_TENANT) : principal.tenant;
+    if (query.tenant !== undefined && query.tenant !== tenant)
+      return json(200, { items: [] } satisfies ItemList);
+    const body: ItemList = { items: await listItems(dynamo, config.tables.items, tenant, statuses, limit) };
     return json(200, body);
   }
 
   return async (event) => {
+    let principal: Principal;
     try {
-      await verifyToken(secret, bearerToken(event.headers?.authorization));
+      principal = await verifier.verify(bearerToken(event.headers?.authorization));
     } catch (err) {
       if (err instanceof AuthError) {
         return failure(401, 'unauthorized', err.message, { 'www-authenticate': 'Bearer' });
@@ -149,10 +174,15 @@ export function createQueryApiHandler(
         allow: 'GET',
       });
     }
+    if (!mayReadAny(principal)) {
+      return failure(403, 'insufficient_scope', 'the token does not grant read (scope read or admin)', {
+        'www-authenticate': 'Bearer error="insufficient_scope"',
+      });
+    }
     try {
       return route.name === 'get-item'
-        ? await getItem(route.itemId)
-        : await list(event.queryStringParameters ?? {});
+        ? await getItem(principal, route.itemId)
+        : await list(principal, event.queryStringParameters ?? {});
     } catch (err) {
       const kind = classifyAwsError(err);
       logger.error('query failed', { route: route.name, kind, error: describe(err) });

@@ -100,7 +100,7 @@ export function createReassemblerHandler(
         // Parts and held records first: their content is fixed by the records alone, so a writer
         // that loses the race below has written exactly what the winner did.
         await store.putTextRows(batch.itemId, plan.partsToWrite, plan.holdsToWrite, nowMs);
-        const expected = head ? { version: head.version } : ('absent' as const);
+        const expected = head ? { version: head.version, tenant: head.tenant } : ('absent' as const);
         if ((await store.commitHead(batch.itemId, expected, plan.state, nowIso)) === 'conflict') {
           conflicts += 1;
           await sleep(backoffDelayMs(round, DEFAULT_BACKOFF));

@@ -17,7 +17,8 @@ import { ChunkRecord } from '../../shared/contracts/chunk-record.js';
 import { classifyAwsError, RetriesExhaustedError } from '../../shared/errors.js';
 import { ItemHead, type ItemTables, textKeys } from '../../shared/items.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep, withRetry } from '../../shared/retry.js';
-import { TTL_ATTRIBUTE } from '../../shared/tables.js';
+import { TENANT_STATUS_ATTRIBUTE, TTL_ATTRIBUTE } from '../../shared/tables.js';
+import { DEFAULT_TENANT, tenantStatusKey } from '../../shared/tenancy.js';
 import type { HeldKey, ItemState, SealedPart } from './core.js';
 
 /**
@@ -70,7 +71,8 @@ export interface ReadHeads {
 }
 
 /** Expected state of a head before a write: its version, or absent (no head row yet). */
-export type Expected = { readonly version: number } | 'absent';
+/** The head a write expects: its version, and its tenant (part of the index key written with the status). */
+export type Expected = { readonly version: number; readonly tenant: string } | 'absent';
 
 export interface ItemStore {
   /** Reads heads (strongly consistent), 100 per call, retrying unprocessed keys a bounded number of times. */
@@ -256,6 +258,12 @@ export function createItemStore(options: ItemStoreOptions): ItemStore {
     async commitHead(itemId, expected, state, now) {
       const fields: Record<string, unknown> = {
         status: state.status,
+        // The index key moves with the status (a write that keeps the status costs no index write).
+        [TENANT_STATUS_ATTRIBUTE]: tenantStatusKey(
+          expected === 'absent' ? DEFAULT_TENANT : expected.tenant,
+          state.status,
+          itemId,
+        ),
         attempt: state.attempt,
         nextSeq: state.nextSeq,
         text: state.tail,

@@ -1,11 +1,12 @@
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
-import { AuthError, verifyToken } from '../../shared/auth.js';
+import { AuthError, type TokenVerifier } from '../../shared/auth.js';
 import type { AwsClients } from '../../shared/aws-clients.js';
 import type { Config } from '../../shared/config.js';
 import type { ClientMessage } from '../../shared/contracts/websocket.js';
 import { describe } from '../../shared/errors.js';
 import { readFullText, readItemHead } from '../../shared/items.js';
 import { type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
+import { createTokenVerifier } from '../../shared/token-verifier.js';
 import { encodeFrame, snapshotFrames } from './framing.js';
 import { DEFAULT_POST_POLICY, type PostPolicy, postFrames } from './post.js';
 import { requestCancel } from './cancel.js';
@@ -17,9 +18,11 @@ import { planSnapshot } from './snapshot.js';
 /** What the route handlers need, built once per cold start. */
 export interface WebSocketDeps {
   readonly config: Config;
-  readonly clients: Pick<AwsClients, 'dynamo' | 'management'>;
+  readonly clients: Pick<AwsClients, 'dynamo' | 'management' | 'secrets'>;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Default: the one the configuration asks for (`createTokenVerifier`). */
+  readonly verifier?: TokenVerifier;
   /** How replies are posted; default `DEFAULT_POST_POLICY`. */
   readonly postPolicy?: PostPolicy;
 }
@@ -45,6 +48,7 @@ const status = (statusCode: number, body = ''): APIGatewayProxyResultV2 => ({ st
 export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers {
   const { config, clients, logger, metrics } = deps;
   const policy = deps.postPolicy ?? DEFAULT_POST_POLICY;
+  const verifier = deps.verifier ?? createTokenVerifier(config.auth, clients.secrets);
   const store: ConnectionStore = createConnectionStore({
     dynamo: clients.dynamo,
     table: config.tables.connections,
@@ -122,10 +126,8 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
   return {
     connect: route('Connect', async (event) => {
       const { connectionId, connectedAt } = event.requestContext;
-      if (!config.authSecret)
-        throw new Error('AUTH_TOKEN_SECRET is not set: every connection would be refused');
       try {
-        const { subject } = await verifyToken(config.authSecret, event.queryStringParameters?.token);
+        const { subject } = await verifier.verify(event.queryStringParameters?.token);
         await store.putConnection({ connectionId, subject, connectedAtMs: connectedAt ?? Date.now() });
         count('Connections');
         return status(200);

@@ -9,6 +9,7 @@ import type { WorkItem } from '../../shared/contracts/work-item.js';
 import { classifyAwsError } from '../../shared/errors.js';
 import { type ItemHead, readItemHead } from '../../shared/items.js';
 import { withRetry } from '../../shared/retry.js';
+import { DEFAULT_TENANT, tenantStatusKey } from '../../shared/tenancy.js';
 
 /**
  * What a delivery of a work item may do, given the item's head row:
@@ -175,6 +176,8 @@ export class ClaimStore {
           parts: 0,
           held: 0,
           modelId,
+          tenant: item.tenant ?? DEFAULT_TENANT,
+          tenantStatus: tenantStatusKey(item.tenant ?? DEFAULT_TENANT, 'queued', item.itemId),
           metadata: item.metadata ?? null,
           usage: null,
           costUsd: null,
@@ -194,7 +197,7 @@ export class ClaimStore {
         Key: { itemId: item.itemId },
         UpdateExpression:
           'SET claimedAttempt = :attempt, claimState = :running, claimedBy = :by, leaseUntil = :lease, ' +
-          '#status = :queued, ' +
+          '#status = :queued, tenantStatus = :tenantStatus, ' +
           '#version = #version + :one, modelId = :model, metadata = :metadata, cancelRequested = :false',
         ConditionExpression: `${seenClaim(head)} AND #version = :version`,
         ExpressionAttributeNames: { '#status': 'status', '#version': 'version' },
@@ -204,6 +207,8 @@ export class ClaimStore {
           ':running': 'running',
           ':lease': leaseUntil,
           ':queued': 'queued',
+          // The tenant stays the one the item was created with.
+          ':tenantStatus': tenantStatusKey(head.tenant, 'queued', item.itemId),
           ':by': recordId,
           ':one': 1,
           ':model': modelId,

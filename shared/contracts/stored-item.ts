@@ -12,6 +12,8 @@ export const StoredItem = z.object({
   attempt: z.number().int().min(0),
   text: z.string(),
   modelId: z.string(),
+  /** The item's tenant: only tokens of this tenant (or `*`) see it. */
+  tenant: z.string(),
   metadata: z.record(z.string(), z.json()).nullable(),
   usage: Usage.nullable(),
   costUsd: z.number().nullable(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Tenant } from '../tenancy.js';
 import { Traceparent } from './traceparent.js';
 
 /** `itemId`: 1–128 characters of `A-Z a-z 0-9 . _ : -`. Also the partition key on both streams. */
@@ -40,6 +41,8 @@ export const WorkItem = z
       .optional(),
     /** W3C trace context of the upstream request; copied onto the item's chunk records and log lines. */
     traceparent: Traceparent.optional(),
+    /** Whose item this is; `default` when absent. Every read and every viewer is scoped by it. */
+    tenant: Tenant.optional(),
   })
   .refine((w) => (w.prompt === undefined) !== (w.messages === undefined), {
     message: 'exactly one of prompt or messages is required',

@@ -86,7 +86,12 @@ describe('command line: submit and get', () => {
         kinesis: { endpoint: kinesalite.endpoint, inputStream: INPUT_STREAM },
         http: { url: api.url },
         websocket: { url: 'ws://127.0.0.1:1' },
-        token: await issueToken(TEST_SECRET, 'cli', 600),
+        token: await issueToken(TEST_SECRET, {
+          subject: 'cli',
+          tenant: '*',
+          scopes: ['admin'],
+          ttlSeconds: 600,
+        }),
       }),
     );
   });

@@ -9,7 +9,8 @@ import { type Config, loadConfig } from '../../shared/config.js';
 import type { ItemUpdate, UpdatePublisher } from '../../shared/delivery.js';
 import { ENV } from '../../shared/env.js';
 import { createLogger, createMetrics } from '../../shared/telemetry.js';
-import { TABLES } from '../../shared/tables.js';
+import { TABLES, TENANT_STATUS_ATTRIBUTE } from '../../shared/tables.js';
+import { DEFAULT_TENANT, tenantStatusKey } from '../../shared/tenancy.js';
 import { type RunningEmulator, startDynamo } from '../../local/emulators.js';
 import { ensureTable } from '../../local/resources.js';
 
@@ -56,8 +57,9 @@ export async function startConsumerWorld(env: Record<string, string> = {}): Prom
 export async function putClaimedHead(
   world: ConsumerWorld,
   itemId: string,
-  fields: { modelId?: string; createdAt?: string; metadata?: Record<string, unknown> } = {},
+  fields: { modelId?: string; createdAt?: string; metadata?: Record<string, unknown>; tenant?: string } = {},
 ): Promise<void> {
+  const tenant = fields.tenant ?? DEFAULT_TENANT;
   await world.dynamo.send(
     new PutCommand({
       TableName: world.config.tables.items,
@@ -70,6 +72,8 @@ export async function putClaimedHead(
         modelId: fields.modelId ?? 'anthropic.claude-3-5-haiku-20241022-v1:0',
         createdAt: fields.createdAt ?? new Date().toISOString(),
         metadata: fields.metadata ?? null,
+        tenant,
+        [TENANT_STATUS_ATTRIBUTE]: tenantStatusKey(tenant, 'queued', itemId),
       },
     }),
   );

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StackFile } from '../../shared/contracts/stack-file.js';
@@ -8,7 +9,10 @@ import { StoredItem } from '../../shared/contracts/stored-item.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
 import { readItem } from '../../shared/items.js';
 import { expectedText } from '../../local/expected-text.js';
+import { ensureTable } from '../../local/resources.js';
 import { type LocalStack, startLocalStack } from '../../local/stack.js';
+import { TABLES } from '../../shared/tables.js';
+import { createTokenVerifier } from '../../shared/token-verifier.js';
 import { waitFor } from '../support/wait.js';
 
 describe('the local stack', () => {
@@ -28,6 +32,31 @@ describe('the local stack', () => {
     const file = StackFile.parse(JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')));
     expect(file.kinesis.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(file.token).toBe(stack.info.token);
+  });
+
+  it('gives the stack file an admin token for every tenant, and keeps its key beside it for `cli token`', async () => {
+    const verifier = createTokenVerifier(stack.config.auth, stack.clients.secrets);
+    await expect(verifier.verify(stack.info.token)).resolves.toMatchObject({
+      tenant: '*',
+      scopes: new Set(['admin']),
+    });
+    expect(readFileSync(join(dir, 'auth-secret'), 'utf8').trim()).toBe(stack.config.auth.secret);
+  });
+
+  it('refuses a table from an older version that lacks an index, saying how to start over', async () => {
+    const raw = new DynamoDBClient({
+      region: 'us-east-1',
+      endpoint: stack.info.dynamodb.endpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    try {
+      await ensureTable(raw, 'old-items', { partitionKey: 'itemId' });
+      await expect(ensureTable(raw, 'old-items', TABLES.items)).rejects.toThrow(
+        /table old-items was created by an older version without index byTenantStatus.*npm start -- --fresh/,
+      );
+    } finally {
+      raw.destroy();
+    }
   });
 
   it('turns work items written to the input stream into completed items with the model text', async () => {

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQueryApiHandler } from '../../consumers/query-api/handler.js';
 import { createReassemblerHandler } from '../../consumers/reassembler/handler.js';
@@ -87,7 +88,12 @@ describe('HTTP query API through the local HTTP API', () => {
         return true;
       },
     });
-    token = await issueToken(TEST_SECRET, 'tester', 600);
+    token = await issueToken(TEST_SECRET, {
+      subject: 'tester',
+      tenant: '*',
+      scopes: ['admin'],
+      ttlSeconds: 600,
+    });
   });
   afterAll(async () => {
     await api.stop();
@@ -159,7 +165,7 @@ describe('HTTP query API through the local HTTP API', () => {
       );
       const handler = createQueryApiHandler({
         config: world.config,
-        clients: { dynamo: overtaken },
+        clients: { dynamo: overtaken, secrets: world.clients.secrets },
         ...telemetry('query-api'),
       });
 
@@ -207,7 +213,12 @@ describe('HTTP query API through the local HTTP API', () => {
     });
 
     it('answers 401 for a token signed with another secret', async () => {
-      const forged = await issueToken('another-secret-of-at-least-thirty-two-chars', 'tester', 600);
+      const forged = await issueToken('another-secret-of-at-least-thirty-two-chars', {
+        subject: 'tester',
+        tenant: '*',
+        scopes: ['admin'],
+        ttlSeconds: 600,
+      });
 
       const response = await get(`/items/${ids.done}`, { authorization: `Bearer ${forged}` });
 
@@ -216,7 +227,12 @@ describe('HTTP query API through the local HTTP API', () => {
     });
 
     it('answers 401 for an expired token', async () => {
-      const expired = await issueToken(TEST_SECRET, 'tester', -10);
+      const expired = await issueToken(TEST_SECRET, {
+        subject: 'tester',
+        tenant: '*',
+        scopes: ['admin'],
+        ttlSeconds: -120,
+      });
 
       const response = await get('/items', { authorization: `Bearer ${expired}` });
 
@@ -265,12 +281,85 @@ describe('HTTP query API through the local HTTP API', () => {
       ['?limit=0', 'invalid_limit', 'limit must be a whole number from 1 to 100; got "0"'],
       ['?limit=101', 'invalid_limit', 'limit must be a whole number from 1 to 100; got "101"'],
       ['?limit=ten', 'invalid_limit', 'limit must be a whole number from 1 to 100; got "ten"'],
-      ['?sort=asc', 'invalid_parameter', 'unknown query parameter "sort": GET /items takes status and limit'],
+      [
+        '?sort=asc',
+        'invalid_parameter',
+        'unknown query parameter "sort": GET /items takes status, limit and tenant',
+      ],
     ])('answers 400 with a JSON error for %s', async (query, code, message) => {
       const response = await get(`/items${query}`);
 
       expect(response.status).toBe(400);
       expect(await errorOf(response)).toEqual({ code, message });
+    });
+  });
+
+  describe('tenancy', () => {
+    const tenantToken = (tenant: string, scopes: Array<'read' | 'cancel' | 'admin'> = ['read']) =>
+      issueToken(TEST_SECRET, { subject: `viewer-${tenant}`, tenant, scopes, ttlSeconds: 600 });
+    const as = async (tokenOf: Promise<string>, path: string) =>
+      get(path, { authorization: `Bearer ${await tokenOf}` });
+
+    beforeAll(async () => {
+      await putClaimedHead(world, 'acme-1', { tenant: 'acme', createdAt: '2030-02-01T00:00:00.000Z' });
+      await putClaimedHead(world, 'acme-2', { tenant: 'acme', createdAt: '2030-02-01T00:01:00.000Z' });
+      await putClaimedHead(world, 'globex-1', { tenant: 'globex', createdAt: '2030-02-01T00:02:00.000Z' });
+    });
+
+    it('answers another tenant’s item exactly like an unknown one', async () => {
+      const other = await as(tenantToken('globex'), '/items/acme-1');
+      const unknown = await as(tenantToken('globex'), '/items/acme-nothing');
+      const own = await as(tenantToken('acme'), '/items/acme-1');
+
+      expect(own.status).toBe(200);
+      expect(StoredItem.parse(await own.json()).tenant).toBe('acme');
+      expect(other.status).toBe(404);
+      expect(unknown.status).toBe(404);
+      expect(await errorOf(other)).toEqual({ code: 'item_not_found', message: 'no item with id "acme-1"' });
+      expect(await errorOf(unknown)).toEqual({
+        code: 'item_not_found',
+        message: 'no item with id "acme-nothing"',
+      });
+    });
+
+    it('lists the token’s tenant only, whatever tenant it asks for; a * token lists the tenant named', async () => {
+      const ids = async (response: Response) =>
+        ((await response.json()) as { items: Array<{ itemId: string }> }).items.map((i) => i.itemId);
+
+      expect(await ids(await as(tenantToken('acme'), '/items'))).toEqual(['acme-2', 'acme-1']);
+      expect(await ids(await as(tenantToken('globex'), '/items'))).toEqual(['globex-1']);
+      expect(await ids(await as(tenantToken('globex'), '/items?tenant=acme'))).toEqual([]);
+      expect(await ids(await get('/items?tenant=acme'))).toEqual(['acme-2', 'acme-1']);
+    });
+
+    it('spreads one tenant’s status over several index partitions and merges them newest first', async () => {
+      const created = Array.from({ length: 24 }, (_, i) => `spread-${i}`);
+      for (const [i, id] of created.entries()) {
+        await putClaimedHead(world, id, {
+          tenant: 'spread',
+          createdAt: `2030-03-01T00:${String(i).padStart(2, '0')}:00.000Z`,
+        });
+      }
+      const keys = await world.dynamo.send(
+        new ScanCommand({ TableName: world.config.tables.items, ProjectionExpression: 'tenantStatus' }),
+      );
+      const partitions = new Set(
+        (keys.Items ?? []).map((row) => String(row.tenantStatus)).filter((key) => key.startsWith('spread#')),
+      );
+
+      const response = await as(tenantToken('spread'), '/items?limit=5');
+
+      expect(partitions.size).toBeGreaterThan(4);
+      expect(
+        ((await response.json()) as { items: Array<{ itemId: string }> }).items.map((i) => i.itemId),
+      ).toEqual(created.slice(-5).reverse());
+    });
+
+    it('answers 403 to a token that cannot read', async () => {
+      const response = await as(tenantToken('acme', ['cancel']), '/items/acme-1');
+
+      expect(response.status).toBe(403);
+      expect((await errorOf(response)).code).toBe('insufficient_scope');
     });
   });
 
@@ -375,11 +464,11 @@ describe('HTTP query API through the local HTTP API', () => {
       expect(StoredItem.parse(JSON.parse(response.body ?? '')).text).toBe(texts.done);
     });
 
-    it('refuses to start without a token secret', () => {
-      const config = { ...world.config, authSecret: undefined };
+    it('refuses to start without a way to verify tokens', () => {
+      const config = { ...world.config, auth: { ...world.config.auth, secret: undefined } };
 
       expect(() => createQueryApiHandler({ config, clients: world.clients, ...telemetry('q') })).toThrow(
-        /AUTH_TOKEN_SECRET is required/,
+        /no token verification configured: set AUTH_OIDC_ISSUER, AUTH_TOKEN_SECRET_ARN or AUTH_TOKEN_SECRET/,
       );
     });
   });

@@ -25,9 +25,19 @@ describe('WebSocket routes behind the local gateway', () => {
     });
 
     it('refuses a token signed with another secret, and an expired one', async () => {
-      const forged = await issueToken('another-secret-of-at-least-32-characters!', 'mallory', 3600);
+      const forged = await issueToken('another-secret-of-at-least-32-characters!', {
+        subject: 'mallory',
+        tenant: '*',
+        scopes: ['admin'],
+        ttlSeconds: 3600,
+      });
       await expect(world.connect(forged)).rejects.toThrow('refused: 401');
-      const expired = await issueToken('websocket-test-secret-of-at-least-32-chars', 'late', -10);
+      const expired = await issueToken('websocket-test-secret-of-at-least-32-chars', {
+        subject: 'late',
+        tenant: '*',
+        scopes: ['admin'],
+        ttlSeconds: -120,
+      });
       await expect(world.connect(expired)).rejects.toThrow('refused: 401');
     });
 

@@ -284,7 +284,12 @@ export async function startDeliveryWorld(
   });
   const deliveryClients = createAwsClients(deliveryConfig);
   const fanout = createFanout({ config: deliveryConfig, clients: deliveryClients, ...deps('fanout') });
-  const token = await issueToken(SECRET, 'viewer', 3600);
+  const token = await issueToken(SECRET, {
+    subject: 'viewer',
+    tenant: '*',
+    scopes: ['admin'],
+    ttlSeconds: 3600,
+  });
   const viewers: Viewer[] = [];
   let opening: Promise<unknown> = Promise.resolve();
   return {

@@ -8,6 +8,7 @@ const item = (over: Partial<StoredItem>): StoredItem => ({
   attempt: 1,
   text: '',
   modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+  tenant: 'default',
   metadata: null,
   usage: null,
   costUsd: null,

@@ -12,7 +12,7 @@ import { deployedStackOf, signingKey, writeStackFile } from '../../../cdk/stack-
 import { UsageError } from '../../../cli/args.js';
 import { OUTPUTS } from '../../../cdk/stack.js';
 import { loadTarget } from '../../../cli/target.js';
-import { verifyToken } from '../../../shared/auth.js';
+import { createHmacVerifier, DEFAULT_AUDIENCE } from '../../../shared/auth.js';
 
 const outputs = {
   KinesisModelStreams: {
@@ -82,8 +82,18 @@ describe('npx tsx cdk/stack-file.ts', () => {
       region: 'eu-west-1',
       websocket: { url: outputs.KinesisModelStreams.WebSocketUrl },
     });
-    await expect(verifyToken(secret, target.token)).resolves.toEqual({ subject: 'ops' });
-    await expect(verifyToken('x'.repeat(64), target.token)).rejects.toThrow(/not valid/);
+    const rules = { audience: DEFAULT_AUDIENCE, maxLifetimeSeconds: 12 * 3600, clockSkewSeconds: 60 };
+    const claims = { tenant: 'tenant', scope: 'scope' };
+    await expect(
+      createHmacVerifier({ ...rules, claims, secret }).verify(target.token),
+    ).resolves.toMatchObject({
+      subject: 'ops',
+      tenant: '*',
+      scopes: new Set(['admin']),
+    });
+    await expect(
+      createHmacVerifier({ ...rules, claims, secret: 'x'.repeat(64) }).verify(target.token),
+    ).rejects.toThrow(/not valid/);
     expect(statSync(out).mode & 0o077).toBe(0);
   });
 });
@@ -152,7 +162,14 @@ describe('the stack file of a deployed stack, key read with the AWS SDK', () => 
       },
     ]);
     const target = loadTarget(['--stack', out]);
-    await expect(verifyToken(secret, target.token)).resolves.toEqual({ subject: 'ops' });
+    const verifier = createHmacVerifier({
+      secret,
+      audience: DEFAULT_AUDIENCE,
+      maxLifetimeSeconds: 12 * 3600,
+      clockSkewSeconds: 60,
+      claims: { tenant: 'tenant', scope: 'scope' },
+    });
+    await expect(verifier.verify(target.token)).resolves.toMatchObject({ subject: 'ops', tenant: '*' });
     expect(statSync(out).mode & 0o077).toBe(0);
   });
 

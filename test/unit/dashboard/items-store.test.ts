@@ -11,6 +11,7 @@ function summary(itemId: string, fields: Partial<ItemSummary> = {}): ItemSummary
     status: 'streaming',
     attempt: 1,
     modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+    tenant: 'default',
     metadata: null,
     usage: null,
     costUsd: null,
