@@ -60,6 +60,7 @@ function getItem(): JsonSchema {
       },
       '400': errorResponse('The item id is malformed.', ['invalid_item_id']),
       '401': { $ref: '#/components/responses/Unauthorized' },
+      '403': errorResponse('The token does not grant read.', ['insufficient_scope']),
       '404': errorResponse('No such item (or one of another tenant).', ['item_not_found']),
       '500': { $ref: '#/components/responses/Internal' },
       '503': { $ref: '#/components/responses/Unavailable' },
@@ -88,6 +89,14 @@ function listItems(): JsonSchema {
         description: 'How many items at most.',
         schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
       },
+      {
+        name: 'tenant',
+        in: 'query',
+        required: false,
+        description:
+          'For a token of every tenant (`*`): whose items to list (default `default`). A tenant token always lists its own tenant; naming another gives an empty list.',
+        schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+      },
     ],
     responses: {
       '200': { description: 'The items.', content: { 'application/json': { schema: ref('ItemList') } } },
@@ -95,8 +104,10 @@ function listItems(): JsonSchema {
         'invalid_parameter',
         'invalid_status',
         'invalid_limit',
+        'invalid_tenant',
       ]),
       '401': { $ref: '#/components/responses/Unauthorized' },
+      '403': errorResponse('The token does not grant read.', ['insufficient_scope']),
       '500': { $ref: '#/components/responses/Internal' },
       '503': { $ref: '#/components/responses/Unavailable' },
     },
