@@ -50,7 +50,13 @@ export function resolveSettings(sources: {
   readonly origin: string;
 }): Partial<Settings> {
   const { fragment, config, remembered, origin } = sources;
-  const token = fragment.token ?? remembered.token;
+  // A link can name any host: a token remembered in this tab is never sent to a host the fragment
+  // chose, unless it names the very hosts the token was remembered with. Then the page asks.
+  const fragmentHosts = fragment.apiUrl !== undefined || fragment.websocketUrl !== undefined;
+  const sameHosts =
+    (fragment.apiUrl === undefined || trimSlash(fragment.apiUrl) === trimSlash(remembered.apiUrl ?? '')) &&
+    (fragment.websocketUrl === undefined || fragment.websocketUrl === remembered.websocketUrl);
+  const token = fragment.token ?? (fragmentHosts && !sameHosts ? undefined : remembered.token);
   const apiUrl = trimSlash(fragment.apiUrl ?? config.apiUrl ?? remembered.apiUrl ?? origin);
   const websocketUrl = fragment.websocketUrl ?? config.websocketUrl ?? remembered.websocketUrl;
   return {

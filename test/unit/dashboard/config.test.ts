@@ -26,6 +26,40 @@ describe('page settings', () => {
     expect(isComplete(settings)).toBe(true);
   });
 
+  it('never hands a remembered token to a host the URL fragment names', () => {
+    const remembered = {
+      token: 'typed',
+      websocketUrl: 'wss://ws.example/live',
+      apiUrl: 'https://api.example',
+    };
+    const origin = 'https://page.example';
+    const config = {};
+    const elsewhere = resolveSettings({
+      fragment: { apiUrl: 'https://evil.example' },
+      config,
+      remembered,
+      origin,
+    });
+    const otherSocket = resolveSettings({
+      fragment: { websocketUrl: 'wss://evil.example/x' },
+      config,
+      remembered,
+      origin,
+    });
+    const same = resolveSettings({
+      fragment: { apiUrl: 'https://api.example/' },
+      config,
+      remembered,
+      origin,
+    });
+    const none = resolveSettings({ fragment: {}, config, remembered, origin });
+
+    expect(elsewhere.token).toBeUndefined();
+    expect(otherSocket.token).toBeUndefined();
+    expect(same.token).toBe('typed');
+    expect(none.token).toBe('typed');
+  });
+
   it('leaves the token to be asked for when nothing gives one', () => {
     const settings = resolveSettings({
       fragment: {},
