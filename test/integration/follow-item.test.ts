@@ -156,7 +156,9 @@ describe('following one item through the logs', () => {
     process.env[ENV.websocketManagementEndpoint] = gateway.managementEndpoint;
     producer = await import('../../producers/generator/handler.js');
     consumer = await import('../../consumers/reassembler/handler.js');
-    viewer = new Viewer(`${gateway.url}?token=${await issueToken(SECRET, 'dashboard', 600)}`);
+    viewer = new Viewer(
+      `${gateway.url}?token=${await issueToken(SECRET, { subject: 'dashboard', tenant: '*', scopes: ['admin'], ttlSeconds: 600 })}`,
+    );
     await viewer.opened;
     viewer.send({ action: 'subscribe', all: true });
     await waitUntil('the every-item subscription is stored', () => gateway.stats().messages >= 1);
