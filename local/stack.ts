@@ -178,6 +178,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ensureTable(direct.dynamo, config.tables.items, TABLES.items),
       ensureTable(direct.dynamo, config.tables.text, TABLES.text),
       ensureTable(direct.dynamo, config.tables.connections, TABLES.connections),
+      ensureTable(direct.dynamo, config.tables.coordination, TABLES.coordination),
       clients.sqs.send(new CreateQueueCommand({ QueueName: DEAD_LETTER_QUEUE })),
     ]);
 

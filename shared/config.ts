@@ -21,6 +21,18 @@ export const DEFAULT_MODEL_PRICES: Record<string, ModelPrice> = {
   'amazon.nova-micro-v1:0': { inputPer1k: 0.000035, outputPer1k: 0.00014 },
 };
 
+/**
+ * A model's Bedrock quota in the account and region, as the producers share it: requests and tokens
+ * per minute, and how many quota tokens each output token costs when a request settles (some models
+ * count each output token several times).
+ */
+export const ModelQuotaLimits = z.object({
+  requestsPerMinute: z.number().int().min(0),
+  tokensPerMinute: z.number().int().min(0),
+  outputBurndown: z.number().min(1).max(100).default(1),
+});
+export type ModelQuotaLimits = z.infer<typeof ModelQuotaLimits>;
+
 const url = z.string().url();
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const json = <T extends z.ZodType>(schema: T) =>
@@ -47,6 +59,7 @@ const Schema = z.object({
   [ENV.itemsTable]: z.string().min(1).default('items'),
   [ENV.textTable]: z.string().min(1).default('item-text'),
   [ENV.connectionsTable]: z.string().min(1).default('connections'),
+  [ENV.coordinationTable]: z.string().min(1).default('coordination'),
   [ENV.deadLetterQueueUrl]: url.optional(),
   [ENV.defaultModelId]: z.string().min(1).default('anthropic.claude-3-5-haiku-20241022-v1:0'),
   [ENV.modelPrices]: json(z.record(z.string(), ModelPrice)).optional(),
@@ -78,6 +91,11 @@ const Schema = z.object({
   [ENV.maxGenerationAttempts]: int(1, 10).default(3),
   [ENV.modelRequestsPerMinute]: int(1, 1_000_000).default(6_000),
   [ENV.modelTokensPerMinute]: int(1, 1_000_000_000).default(10_000_000),
+  [ENV.modelQuotas]: json(z.record(z.string().min(1), ModelQuotaLimits)).optional(),
+  [ENV.modelFallbacks]: json(z.record(z.string().min(1), z.array(z.string().min(1)).min(1).max(5))).optional(),
+  [ENV.fallbackAfterMs]: int(0, 3_600_000).default(30_000),
+  [ENV.maxQuotaWaitSeconds]: int(1, 7 * 24 * 3600).default(3_600),
+  [ENV.consumerLagTargetMs]: int(50, 600_000).default(1_000),
   [ENV.defaultMaxTokens]: int(1, 200_000).default(1024),
   [ENV.bedrockConnectTimeoutMs]: int(100, 60_000).default(3_000),
   [ENV.bedrockReadTimeoutMs]: int(1_000, 900_000).default(60_000),
@@ -95,7 +113,13 @@ export interface Config {
   readonly region: string;
   readonly inputStream: string;
   readonly chunkStream: string;
-  readonly tables: { readonly items: string; readonly text: string; readonly connections: string };
+  readonly tables: {
+    readonly items: string;
+    readonly text: string;
+    readonly connections: string;
+    /** Rows every producer and consumer instance shares: model quotas, breakers, consumer lag. */
+    readonly coordination: string;
+  };
   /** Where handler-level dead letters go (SQS); unset means they are logged and counted only. */
   readonly deadLetterQueueUrl: string | undefined;
   readonly defaultModelId: string;
@@ -118,6 +142,15 @@ export interface Config {
     readonly maxGenerationAttempts: number;
     readonly modelRequestsPerMinute: number;
     readonly modelTokensPerMinute: number;
+    /** Account quotas per model id; a model not listed is assumed to have the two limits above. */
+    readonly modelQuotas: Readonly<Record<string, ModelQuotaLimits>>;
+    /** Models to run instead of a model unavailable or out of quota for `fallbackAfterMs`. */
+    readonly modelFallbacks: Readonly<Record<string, readonly string[]>>;
+    readonly fallbackAfterMs: number;
+    /** Longest an item may wait for quota or capacity before it fails with `quota_wait_exceeded`. */
+    readonly maxQuotaWaitMs: number;
+    /** Consumer lag above which producers admit fewer new generations. */
+    readonly consumerLagTargetMs: number;
     readonly defaultMaxTokens: number;
     readonly bedrockConnectTimeoutMs: number;
     readonly bedrockReadTimeoutMs: number;
@@ -171,7 +204,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     region: c[ENV.region],
     inputStream: c[ENV.inputStream],
     chunkStream: c[ENV.chunkStream],
-    tables: { items: c[ENV.itemsTable], text: c[ENV.textTable], connections: c[ENV.connectionsTable] },
+    tables: {
+      items: c[ENV.itemsTable],
+      text: c[ENV.textTable],
+      connections: c[ENV.connectionsTable],
+      coordination: c[ENV.coordinationTable],
+    },
     deadLetterQueueUrl: c[ENV.deadLetterQueueUrl],
     defaultModelId: c[ENV.defaultModelId],
     modelPrices: { ...DEFAULT_MODEL_PRICES, ...c[ENV.modelPrices] },
@@ -199,6 +237,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       maxGenerationAttempts: c[ENV.maxGenerationAttempts],
       modelRequestsPerMinute: c[ENV.modelRequestsPerMinute],
       modelTokensPerMinute: c[ENV.modelTokensPerMinute],
+      modelQuotas: c[ENV.modelQuotas] ?? {},
+      modelFallbacks: c[ENV.modelFallbacks] ?? {},
+      fallbackAfterMs: c[ENV.fallbackAfterMs],
+      maxQuotaWaitMs: c[ENV.maxQuotaWaitSeconds] * 1000,
+      consumerLagTargetMs: c[ENV.consumerLagTargetMs],
       defaultMaxTokens: c[ENV.defaultMaxTokens],
       bedrockConnectTimeoutMs: c[ENV.bedrockConnectTimeoutMs],
       bedrockReadTimeoutMs: c[ENV.bedrockReadTimeoutMs],

@@ -1,7 +1,7 @@
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { ErrorInfo, Usage } from './contracts/chunk-record.js';
-import { ItemStatus, type StoredItem } from './contracts/stored-item.js';
+import { ItemStatus, type StoredItem, Waiting } from './contracts/stored-item.js';
 import { StreamsError } from './errors.js';
 import { DEFAULT_TENANT } from './tenancy.js';
 
@@ -61,6 +61,13 @@ export const ItemHead = z.object({
   cancelRequested: z.boolean().default(false),
   /** When the consumer last committed the head (ISO-8601): the stall sweeper's measure of progress. */
   progressAt: z.string().nullable().default(null),
+  /**
+   * Set by the producer while a claimed item waits for model quota or pipeline capacity; removed by
+   * the consumer's first write of a chunk record. Only meaningful while `status` is `queued`.
+   */
+  waiting: Waiting.optional(),
+  /** Epoch ms when the item first began to wait (kept across redeliveries, for the maximum wait). */
+  waitingSince: z.number().optional(),
 });
 export type ItemHead = z.infer<typeof ItemHead>;
 
@@ -142,6 +149,7 @@ export function toStoredItem(head: Omit<ItemHead, 'version'>, text: string): Sto
     firstTokenAt: head.firstTokenAt,
     completedAt: head.completedAt,
     error: head.error,
+    ...(head.status === 'queued' && head.waiting ? { waiting: head.waiting } : {}),
   };
 }
 

@@ -8,6 +8,8 @@
  * - item-text (`itemId`, `key`): sealed text parts of long outputs (`part#<attempt>#<index>`) and
  *   chunk records held until a gap before them fills (`pending#<attempt>#<seq>`).
  * - connections (`pk`, `sk`): WebSocket connections and subscriptions.
+ * - coordination (`pk`): small rows every instance shares: per-model quota buckets and breakers
+ *   (`quota#<modelId>`), the consumer's lag (`lag#consumer`).
  * TTL attribute on every table: `expiresAt` (epoch seconds).
  */
 export interface TableSpec {
@@ -69,4 +71,5 @@ export const TABLES = {
   },
   text: { partitionKey: 'itemId', sortKey: 'key' },
   connections: { partitionKey: 'pk', sortKey: 'sk' },
-} as const satisfies Record<'items' | 'text' | 'connections', TableSpec>;
+  coordination: { partitionKey: 'pk' },
+} as const satisfies Record<'items' | 'text' | 'connections' | 'coordination', TableSpec>;

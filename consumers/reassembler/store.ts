@@ -310,7 +310,8 @@ export function createItemStore(options: ItemStoreOptions): ItemStore {
             new UpdateCommand({
               TableName: tables.items,
               Key: { itemId },
-              UpdateExpression: `SET ${sets.join(', ')}`,
+              // Text or an ending means the item no longer waits for quota or capacity.
+              UpdateExpression: `SET ${sets.join(', ')}${state.status === 'queued' ? '' : ' REMOVE waiting'}`,
               ConditionExpression: condition,
               ExpressionAttributeNames: names,
               ExpressionAttributeValues: values,

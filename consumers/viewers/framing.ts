@@ -1,5 +1,5 @@
 import type { ErrorInfo, Usage } from '../../shared/contracts/chunk-record.js';
-import type { ItemStatus } from '../../shared/contracts/stored-item.js';
+import type { ItemStatus, Waiting } from '../../shared/contracts/stored-item.js';
 import {
   type DeltaMessage,
   MAX_FRAME_BYTES,
@@ -100,6 +100,7 @@ export interface SnapshotContent {
   readonly usage?: Usage;
   readonly costUsd?: number;
   readonly error?: ErrorInfo;
+  readonly waiting?: Waiting;
 }
 
 /**
@@ -107,7 +108,7 @@ export interface SnapshotContent {
  * last have `more: true`; usage and error ride on the last.
  */
 export function snapshotFrames(content: SnapshotContent): string[] {
-  const { itemId, attempt, seq, status, offset, usage, costUsd, error } = content;
+  const { itemId, attempt, seq, status, offset, usage, costUsd, error, waiting } = content;
   return splitIntoFrames(content.text, (text, more) => {
     const message: SnapshotMessage = {
       type: 'snapshot',
@@ -118,7 +119,7 @@ export function snapshotFrames(content: SnapshotContent): string[] {
       text,
       ...(more ? { more: true } : {}),
       ...(offset === undefined ? {} : { offset }),
-      ...(more ? {} : { usage, costUsd, error }),
+      ...(more ? {} : { usage, costUsd, error, waiting }),
     };
     return JSON.stringify(message);
   });

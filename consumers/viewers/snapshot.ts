@@ -37,6 +37,7 @@ export function planSnapshot(
     ...(head.status === 'completed' && head.usage ? { usage: head.usage } : {}),
     ...(head.status === 'completed' && head.costUsd !== null ? { costUsd: head.costUsd } : {}),
     ...(head.status === 'failed' && head.error ? { error: head.error } : {}),
+    ...(head.status === 'queued' && head.waiting ? { waiting: head.waiting } : {}),
   };
   const sameAttempt =
     resume.attempt === head.attempt && resume.seq !== undefined && resume.seq <= head.nextSeq;

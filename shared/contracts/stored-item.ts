@@ -5,6 +5,14 @@ import { ItemId } from './work-item.js';
 export const ItemStatus = z.enum(['queued', 'streaming', 'completed', 'failed']);
 export type ItemStatus = z.infer<typeof ItemStatus>;
 
+/**
+ * Why a `queued` item has not started: model quota (Bedrock's quota, an open breaker, a throttling
+ * storm) or pipeline capacity (the consumer side is behind). Waiting never fails an item or uses up
+ * an attempt; only the configured maximum wait ends it, as `failed` with `quota_wait_exceeded`.
+ */
+export const Waiting = z.enum(['quota', 'capacity']);
+export type Waiting = z.infer<typeof Waiting>;
+
 /** An item as the HTTP query API and the CLI return it. Timestamps are ISO-8601. */
 export const StoredItem = z.object({
   itemId: ItemId,
@@ -21,6 +29,8 @@ export const StoredItem = z.object({
   firstTokenAt: z.string().nullable(),
   completedAt: z.string().nullable(),
   error: ErrorInfo.nullable(),
+  /** Present while a `queued` item waits for model quota or pipeline capacity. */
+  waiting: Waiting.optional(),
 });
 export type StoredItem = z.infer<typeof StoredItem>;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorInfo, Usage } from './chunk-record.js';
-import { ItemStatus } from './stored-item.js';
+import { ItemStatus, Waiting } from './stored-item.js';
 import { ItemId } from './work-item.js';
 
 /** API Gateway WebSocket limits: a larger frame closes the connection (1009). */
@@ -66,6 +66,8 @@ export const SnapshotMessage = z.object({
   costUsd: z.number().optional(),
   /** On the last frame of the snapshot of a failed item. */
   error: ErrorInfo.optional(),
+  /** On the snapshot of a `queued` item waiting for model quota or pipeline capacity. */
+  waiting: Waiting.optional(),
 });
 export const DeltaMessage = z.object({
   type: z.literal('delta'),

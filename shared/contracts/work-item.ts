@@ -17,6 +17,10 @@ export const Message = z.object({
 });
 export type Message = z.infer<typeof Message>;
 
+/** Who gets model quota and pipeline capacity first when they are short. */
+export const Priority = z.enum(['high', 'normal', 'low']);
+export type Priority = z.infer<typeof Priority>;
+
 /** Largest serialized `metadata` echoed onto the stored item (it rides on every item read). */
 export const MAX_METADATA_BYTES = 4096;
 
@@ -33,6 +37,8 @@ export const WorkItem = z
     modelId: z.string().min(1).max(2048).optional(),
     maxTokens: z.number().int().min(1).max(200_000).optional(),
     temperature: z.number().min(0).max(1).optional(),
+    /** Default `normal`. */
+    priority: Priority.optional(),
     metadata: z
       .record(z.string(), z.json())
       .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, {
