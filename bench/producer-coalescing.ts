@@ -50,6 +50,7 @@ async function measure(concurrent: number): Promise<void> {
   });
   await ensureStream(kinesis, config.chunkStream, 2);
   await ensureTable(dynamo, config.tables.items, TABLES.items);
+  await ensureTable(dynamo, config.tables.coordination, TABLES.coordination);
   const handler = createGeneratorHandler({
     config,
     clients: createAwsClients(config),

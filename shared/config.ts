@@ -92,7 +92,9 @@ const Schema = z.object({
   [ENV.modelRequestsPerMinute]: int(1, 1_000_000).default(6_000),
   [ENV.modelTokensPerMinute]: int(1, 1_000_000_000).default(10_000_000),
   [ENV.modelQuotas]: json(z.record(z.string().min(1), ModelQuotaLimits)).optional(),
-  [ENV.modelFallbacks]: json(z.record(z.string().min(1), z.array(z.string().min(1)).min(1).max(5))).optional(),
+  [ENV.modelFallbacks]: json(
+    z.record(z.string().min(1), z.array(z.string().min(1)).min(1).max(5)),
+  ).optional(),
   [ENV.fallbackAfterMs]: int(0, 3_600_000).default(30_000),
   [ENV.maxQuotaWaitSeconds]: int(1, 7 * 24 * 3600).default(3_600),
   [ENV.consumerLagTargetMs]: int(50, 600_000).default(1_000),

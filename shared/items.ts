@@ -1,6 +1,6 @@
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { ErrorInfo, Usage } from './contracts/chunk-record.js';
+import { EndRecord, ErrorInfo, Usage } from './contracts/chunk-record.js';
 import { ItemStatus, type StoredItem, Waiting } from './contracts/stored-item.js';
 import { StreamsError } from './errors.js';
 import { DEFAULT_TENANT } from './tenancy.js';
@@ -26,7 +26,13 @@ export const ItemHead = z.object({
    * `end` record is on the chunk stream (no resend may start another generation), `failed` once its
    * final `error` record is (a resend may claim a new attempt). Null on rows written before claims had it.
    */
-  claimState: z.enum(['running', 'completed', 'failed']).nullable().default(null),
+  claimState: z.enum(['running', 'ending', 'completed', 'failed']).nullable().default(null),
+  /**
+   * With `claimState: ending`: the `end` record the claimed attempt is putting. Every delta before it
+   * is on the chunk stream, so a producer taking over a dead one's claim puts this record (again) and
+   * finishes the claim instead of starting a second generation.
+   */
+  ending: EndRecord.optional(),
   /**
    * The input record (`eventID`: shard and sequence number) whose delivery claimed `claimedAttempt`.
    * A redelivery of that same record (a Lambda retry) never reclaims a failed item; a new record (an

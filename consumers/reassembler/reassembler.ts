@@ -8,6 +8,7 @@ import { from, lastValueFrom, mergeMap, toArray } from 'rxjs';
 import type { AwsClients } from '../../shared/aws-clients.js';
 import type { Config } from '../../shared/config.js';
 import type { ChunkRecord } from '../../shared/contracts/chunk-record.js';
+import { createLagReporter } from '../../shared/coordination.js';
 import { type DeadLetterSink, invalidRecordLetter } from '../../shared/dead-letters.js';
 import type { ItemUpdate, UpdatePublisher } from '../../shared/delivery.js';
 import { describe } from '../../shared/errors.js';
@@ -78,6 +79,14 @@ export function createReassemblerHandler(
   }
   const now = deps.now ?? Date.now;
   const store = createItemStore({ dynamo: deps.clients.dynamo, tables: config.tables, meter: deps.meter });
+  // Producers admit new generations only while this lag stays under their target.
+  const reportLag = createLagReporter({
+    dynamo: deps.clients.dynamo,
+    table: config.tables.coordination,
+    everyMs: 500,
+    now,
+    onError: (err) => logger.warn('could not publish the consumer lag', { error: err }),
+  });
 
   /** Read–fold–write, repeated on a conflicting write with a fresh strongly consistent read. */
   async function applyItem(
@@ -135,6 +144,7 @@ export function createReassemblerHandler(
   }
 
   return async (event) => {
+    reportLag(event);
     const startedAt = now();
     const failed: string[] = [];
     const byItem = new Map<string, ItemBatch>();

@@ -5,6 +5,8 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
+import type { EndRecord } from '../../shared/contracts/chunk-record.js';
+import type { Waiting } from '../../shared/contracts/stored-item.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
 import { classifyAwsError } from '../../shared/errors.js';
 import { type ItemHead, readItemHead } from '../../shared/items.js';
@@ -19,9 +21,18 @@ import { DEFAULT_TENANT, tenantStatusKey } from '../../shared/tenancy.js';
  * - `held`: a producer holds an unexpired lease — it may be alive, or have just died;
  * - `completed`: the item is done; a second generation must not start;
  * - `ended`: this very input record already claimed the item and its generation failed for good —
- *   a Lambda retry of the record, not a resend, so its final error stays final.
+ *   a Lambda retry of the record, not a resend, so its final error stays final;
+ * - `finish-ending`: a producer recorded the `end` record it was putting and stopped renewing its
+ *   lease — the output is complete; put that record (again) and finish, never a second generation.
  */
-export type ClaimDecision = 'create' | 'reclaim' | 'takeover' | 'held' | 'completed' | 'ended';
+export type ClaimDecision =
+  | 'create'
+  | 'reclaim'
+  | 'takeover'
+  | 'held'
+  | 'completed'
+  | 'ended'
+  | 'finish-ending';
 
 /**
  * Decides what a delivery of the input record `recordId` may do with an item, from its head row
@@ -31,6 +42,7 @@ export function decideClaim(head: ItemHead | undefined, now: number, recordId: s
   if (!head) return 'create';
   if (head.status === 'completed' || head.claimState === 'completed') return 'completed';
   const leased = head.leaseUntil !== undefined && head.leaseUntil > now;
+  if (head.claimState === 'ending') return leased ? 'held' : 'finish-ending';
   // A running lease wins over a `failed` status: the consumer may still be applying the final error
   // of an older attempt while a newer one runs.
   if (head.claimState !== 'failed' && leased) return 'held';
@@ -52,7 +64,11 @@ export type ClaimResult =
       readonly kind: 'claimed';
       readonly attempt: number;
       readonly decision: 'create' | 'reclaim' | 'takeover';
+      /** Since when the item has waited for quota or capacity, if a earlier claim let it wait. */
+      readonly waitingSince: number | undefined;
     }
+  /** A producer died while putting this `end` record: put it and finish the claim. */
+  | { readonly kind: 'ending'; readonly attempt: number; readonly record: EndRecord }
   | { readonly kind: 'completed' }
   /** A redelivery of the record whose claim already failed for good. */
   | { readonly kind: 'ended' }
@@ -114,7 +130,7 @@ export class ClaimStore {
     let watched: ItemHead | undefined;
     // Most deliveries are of new items: try to create the head first, and read only if it exists.
     if (await this.write(delivery, 'create', undefined, 1, this.o.now(), signal))
-      return { kind: 'claimed', attempt: 1, decision: 'create' };
+      return { kind: 'claimed', attempt: 1, decision: 'create', waitingSince: undefined };
     for (let round = 1; ; round++) {
       const head = await withRetry(
         () => readItemHead(this.o.dynamo, { items: this.o.table, text: '' }, item.itemId),
@@ -136,10 +152,20 @@ export class ClaimStore {
         await this.o.sleep(leaseUntil - now + 1, signal);
         continue;
       }
+      if (decision === 'finish-ending' && head?.ending) {
+        if (await this.takeEnding(delivery.recordId, head, now, signal))
+          return { kind: 'ending', attempt: head.claimedAttempt, record: head.ending };
+        continue;
+      }
       const attempt = (head?.claimedAttempt ?? 0) + 1;
       const written = await this.write(delivery, decision, head, attempt, now, signal);
       if (written)
-        return { kind: 'claimed', attempt, decision: decision as 'create' | 'reclaim' | 'takeover' };
+        return {
+          kind: 'claimed',
+          attempt,
+          decision: decision as 'create' | 'reclaim' | 'takeover',
+          waitingSince: decision === 'takeover' ? head?.waitingSince : undefined,
+        };
       if (round >= MAX_CLAIM_ROUNDS)
         throw new Error(
           `could not claim item ${item.itemId}: its head row changed under ${MAX_CLAIM_ROUNDS} claims in a row`,
@@ -198,7 +224,8 @@ export class ClaimStore {
         UpdateExpression:
           'SET claimedAttempt = :attempt, claimState = :running, claimedBy = :by, leaseUntil = :lease, ' +
           '#status = :queued, tenantStatus = :tenantStatus, ' +
-          '#version = #version + :one, modelId = :model, metadata = :metadata, cancelRequested = :false',
+          '#version = #version + :one, modelId = :model, metadata = :metadata, cancelRequested = :false ' +
+          'REMOVE waiting, waitingSince, ending',
         ConditionExpression: `${seenClaim(head)} AND #version = :version`,
         ExpressionAttributeNames: { '#status': 'status', '#version': 'version' },
         ExpressionAttributeValues: {
@@ -259,8 +286,11 @@ export class ClaimStore {
     );
   }
 
-  /** Extends the lease of `attempt`. False when it is no longer the claimed attempt. */
-  renew(itemId: string, attempt: number, signal?: AbortSignal): Promise<boolean> {
+  /**
+   * Extends the lease of `attempt` by `leaseMs` (default the claim's lease). False when it is no
+   * longer the claimed attempt.
+   */
+  renew(itemId: string, attempt: number, signal?: AbortSignal, leaseMs = this.o.leaseMs): Promise<boolean> {
     return this.conditional(
       new UpdateCommand({
         TableName: this.o.table,
@@ -270,10 +300,95 @@ export class ClaimStore {
         ExpressionAttributeValues: {
           ':attempt': attempt,
           ':running': 'running',
-          ':lease': this.o.now() + this.o.leaseMs,
+          ':lease': this.o.now() + leaseMs,
         },
       }),
       `lease renewal of ${itemId}`,
+      signal,
+    );
+  }
+
+  /**
+   * Says that a claimed, still `queued` item waits for quota or capacity (`waiting`, shown to
+   * readers), since when (kept from an earlier wait), and holds it for `leaseMs`. False when the
+   * attempt is no longer claimed or the item already started.
+   */
+  markWaiting(itemId: string, attempt: number, reason: Waiting, leaseMs: number): Promise<boolean> {
+    const now = this.o.now();
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.o.table,
+        Key: { itemId },
+        UpdateExpression:
+          'SET waiting = :reason, waitingSince = if_not_exists(waitingSince, :now), leaseUntil = :lease',
+        ConditionExpression: 'claimedAttempt = :attempt AND claimState = :running AND #status = :queued',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':reason': reason,
+          ':now': now,
+          ':lease': now + leaseMs,
+          ':attempt': attempt,
+          ':running': 'running',
+          ':queued': 'queued',
+        },
+      }),
+      `waiting mark of ${itemId}`,
+    );
+  }
+
+  /** Records the model that really runs `attempt` (a fallback). */
+  setModel(itemId: string, attempt: number, modelId: string): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.o.table,
+        Key: { itemId },
+        UpdateExpression: 'SET modelId = :model',
+        ConditionExpression: 'claimedAttempt = :attempt',
+        ExpressionAttributeValues: { ':model': modelId, ':attempt': attempt },
+      }),
+      `model of ${itemId}`,
+    );
+  }
+
+  /**
+   * Records, before it is put, the `end` record of `attempt`, whose deltas are all on the chunk
+   * stream: from here on a takeover finishes this ending instead of generating again.
+   */
+  beginEnding(itemId: string, attempt: number, record: EndRecord): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.o.table,
+        Key: { itemId },
+        UpdateExpression: 'SET claimState = :ending, ending = :record, leaseUntil = :lease',
+        ConditionExpression: 'claimedAttempt = :attempt AND claimState = :running',
+        ExpressionAttributeValues: {
+          ':ending': 'ending',
+          ':record': record,
+          ':lease': this.o.now() + this.o.leaseMs,
+          ':attempt': attempt,
+          ':running': 'running',
+        },
+      }),
+      `ending of ${itemId}`,
+    );
+  }
+
+  /** Takes over a dead producer's `ending` claim (its lease ran out), to finish it. */
+  private takeEnding(recordId: string, head: ItemHead, now: number, signal?: AbortSignal): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.o.table,
+        Key: { itemId: head.itemId },
+        UpdateExpression: 'SET claimedBy = :by, leaseUntil = :lease',
+        ConditionExpression: `claimState = :ending AND ${seenClaim(head)}`,
+        ExpressionAttributeValues: {
+          ...seenClaimValues(head),
+          ':ending': 'ending',
+          ':by': recordId,
+          ':lease': now + this.o.leaseMs,
+        },
+      }),
+      `takeover of the ending of ${head.itemId}`,
       signal,
     );
   }
@@ -284,7 +399,7 @@ export class ClaimStore {
       new UpdateCommand({
         TableName: this.o.table,
         Key: { itemId },
-        UpdateExpression: 'SET claimState = :state REMOVE leaseUntil',
+        UpdateExpression: 'SET claimState = :state REMOVE leaseUntil, ending',
         ConditionExpression: 'claimedAttempt = :attempt',
         ExpressionAttributeValues: { ':attempt': attempt, ':state': state },
       }),

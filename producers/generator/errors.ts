@@ -59,3 +59,30 @@ export class ChunkStreamError extends StreamsError {
     super('chunk_stream_unavailable', message, { retryable: true, cause });
   }
 }
+
+/** An item waited for model quota or pipeline capacity longer than the configured maximum. */
+export class QuotaWaitExceededError extends StreamsError {
+  constructor(itemId: string, waitedMs: number, reason: string) {
+    super(
+      'quota_wait_exceeded',
+      `item ${itemId} waited ${Math.round(waitedMs / 1000)} s for model ${reason}, longer than the configured maximum wait`,
+      { retryable: false },
+    );
+  }
+}
+
+/** The invocation is ending: a waiting item is released for a redelivery. */
+export class ReleasedError extends StreamsError {
+  constructor(itemId: string) {
+    super('released', `item ${itemId} is released for a redelivery: the invocation is ending`, {
+      retryable: true,
+    });
+  }
+}
+
+/** Stops the producer at a chosen step as if its process died there (crash-injection tests and chaos). */
+export class SimulatedCrashError extends StreamsError {
+  constructor(step: string, itemId: string) {
+    super('simulated_crash', `simulated producer crash at ${step} of item ${itemId}`, { retryable: true });
+  }
+}

@@ -1,182 +1,380 @@
-import {
-  type BedrockRuntimeClient,
-  InvokeModelWithResponseStreamCommand,
-  type InvokeModelWithResponseStreamCommandOutput,
-  type ResponseStream,
-} from '@aws-sdk/client-bedrock-runtime';
-import {
-  BehaviorSubject,
-  catchError,
-  concat,
-  concatMap,
-  defer,
-  distinctUntilChanged,
-  EMPTY,
-  filter,
-  from,
-  fromEvent,
-  lastValueFrom,
-  map,
-  mergeMap,
-  type Observable,
-  of,
-  Subject,
-  take,
-  takeUntil,
-  tap,
-} from 'rxjs';
-import type { ChunkRecord, ErrorInfo, Usage } from '../../shared/contracts/chunk-record.js';
+import type { ErrorInfo } from '../../shared/contracts/chunk-record.js';
+import type { Waiting } from '../../shared/contracts/stored-item.js';
 import { messagesOf, type WorkItem } from '../../shared/contracts/work-item.js';
-import { estimateCostUsd, type ModelPrice } from '../../shared/config.js';
-import { classifyAwsError, RetriesExhaustedError, StreamsError } from '../../shared/errors.js';
-import { type BackoffOptions, backoffDelayMs, sleep, withRetry } from '../../shared/retry.js';
-import { coalesceText } from '../../shared/rx/coalesce-text.js';
-import { type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
-import { utf8Length } from '../../shared/utf8.js';
-import type { ChunkSink } from './chunk-sink.js';
-import type { ClaimStore } from './claims.js';
+import { classifyAwsError } from '../../shared/errors.js';
+import { backoffDelayMs, sleep } from '../../shared/retry.js';
+import { type AttemptOutcome, type AttemptUsage, errorInfoOf, runAttempt } from './attempt.js';
 import {
   CancelledError,
   LeaseLostError,
-  ModelEventError,
+  QuotaWaitExceededError,
+  ReleasedError,
+  SimulatedCrashError,
   TimeBudgetExceededError,
-  TruncatedStreamError,
 } from './errors.js';
-import type { ModelAdapter, ModelEvent, ResolvedModel } from './models/index.js';
-import { estimateTokens, type QuotaRegistry } from './quota.js';
-import { pullAsyncIterable } from './rx/pull-async-iterable.js';
-import type { GeneratorStats } from './stats.js';
-
-/** Settings of every generation of a producer. */
-export interface GenerationSettings {
-  readonly flushIntervalMs: number;
-  readonly flushMaxBytes: number;
-  readonly maxBufferedBytes: number;
-  /** Attempts per claim, the first included. */
-  readonly maxAttempts: number;
-  readonly defaultMaxTokens: number;
-  /** Retries of `InvokeModelWithResponseStream` before the stream opens (throttling, 5xx). */
-  readonly openRetry: BackoffOptions;
-  /** Delay before a new attempt after a failed one. */
-  readonly attemptBackoff: BackoffOptions;
-  /** How often the lease is renewed while generating. */
-  readonly renewEveryMs: number;
-  readonly prices: Readonly<Record<string, ModelPrice>>;
-}
-
-/** What a generation uses; shared by all generations of an invocation. */
-export interface GenerationEnv {
-  readonly bedrock: BedrockRuntimeClient;
-  readonly sink: ChunkSink;
-  readonly claims: ClaimStore;
-  readonly quotas: QuotaRegistry;
-  readonly settings: GenerationSettings;
-  readonly stats: GeneratorStats;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly now: () => number;
-}
+import type { GenerationEnv } from './generation-env.js';
+import type { Admitted } from './flow/admission.js';
+import { estimateTokens } from './flow/fleet-quota.js';
+import type { ModelAdapter, ResolvedModel } from './models/index.js';
 
 /** One claimed work item to generate. */
 export interface GenerationJob {
   readonly item: WorkItem;
   readonly model: ResolvedModel;
   readonly adapter: ModelAdapter;
-  /** The attempt the claim took; later attempts of this claim follow it. */
-  readonly firstAttempt: number;
-  /** Aborted with a `CancelledError`, `TimeBudgetExceededError` or `LeaseLostError` to stop the generation. */
-  readonly controller: AbortController;
-  /** The attempt now running (read by the cancel poller to notice a takeover). */
-  attempt: number;
+  /** The attempt the claim took. */
+  readonly attempt: number;
+  /** Since when the item has waited, if an earlier claim of it waited (the maximum wait spans them). */
+  readonly waitingSince: number | undefined;
 }
 
 /** How a generation ended. */
 export type GenerationOutcome =
   /** The `end` record is on the chunk stream. */
   | { readonly kind: 'completed'; readonly attempt: number }
-  /** A final `error` record is on the chunk stream (cancelled and timed out included). */
+  /** A final `error` record is on the chunk stream (cancelled, timed out, waited too long included). */
   | { readonly kind: 'failed'; readonly attempt: number; readonly error: ErrorInfo }
   /** Another producer claimed a newer attempt: this one stopped without an ending. */
   | { readonly kind: 'superseded'; readonly attempt: number }
   /** Records could not be put on the chunk stream: the claim is released for a redelivery. */
-  | { readonly kind: 'unwritable'; readonly attempt: number; readonly error: unknown };
+  | { readonly kind: 'unwritable'; readonly attempt: number; readonly error: unknown }
+  /** Still waiting when the invocation ended: the claim is released for a redelivery. */
+  | { readonly kind: 'released'; readonly attempt: number };
 
-type AttemptOutcome =
-  | GenerationOutcome
-  /** A non-final `error` record is on the chunk stream: a new attempt follows. */
-  | { readonly kind: 'retry'; readonly attempt: number; readonly error: ErrorInfo };
+/** Where a generation is: waiting for admission, or running an attempt. */
+export type GenerationPhase = 'waiting' | 'running';
 
 /**
- * Runs a claimed work item to its end: attempts the model stream, puts the coalesced text as chunk
- * records in order, and after a failure starts a new attempt (fenced by a conditional write) after
- * a backoff, at most `maxAttempts` per claim. Renews the lease meanwhile. Never throws: every ending
- * is an outcome.
+ * One work item's generation, the single owner of its attempt number and its stop switch. Waits for
+ * admission (quota, capacity, an available model), runs attempts, and goes back to waiting after a
+ * refusal (throttling, unavailability), which never uses up an attempt. Mid-stream failures start a
+ * new, fenced attempt, at most `maxAttempts` of them; unavailability mid-stream is bounded by the
+ * maximum wait instead. Every ending is an outcome; `run` throws only a simulated crash.
  */
-export async function runGeneration(env: GenerationEnv, job: GenerationJob): Promise<GenerationOutcome> {
-  const { claims, settings, stats, logger } = env;
-  const { itemId } = job.item;
-  stats.generationsStarted++;
-  const renewal = setInterval(() => {
-    claims.renew(itemId, job.attempt, job.controller.signal).then(
-      (held) => {
-        if (!held && !job.controller.signal.aborted)
-          job.controller.abort(new LeaseLostError(itemId, job.attempt));
-      },
-      (err: unknown) => {
-        if (!job.controller.signal.aborted) logger.warn('lease renewal failed', { itemId, error: err });
-      },
-    );
-  }, settings.renewEveryMs);
-  try {
-    for (let n = 1; ; n++) {
-      if (n > 1) {
-        stats.attemptRetries++;
-        // An abort during the pause still starts the next attempt, which records the reason at once.
-        await sleep(backoffDelayMs(n - 1, settings.attemptBackoff), job.controller.signal).catch(
-          () => undefined,
-        );
-        if (job.controller.signal.reason instanceof LeaseLostError) {
-          const superseded: GenerationOutcome = { kind: 'superseded', attempt: job.attempt };
-          await record(env, job, superseded);
-          return superseded;
-        }
-        const from = job.attempt;
-        job.attempt = from + 1;
-        const fenced = await claims.fence(itemId, from, job.attempt).catch((err: unknown) => {
-          logger.error('could not fence a new attempt', { itemId, attempt: job.attempt, error: err });
-          return false;
-        });
-        if (!fenced) {
-          job.attempt = from;
-          const superseded: GenerationOutcome = { kind: 'superseded', attempt: from };
-          await record(env, job, superseded);
-          return superseded;
-        }
-      }
-      const isLast = n >= settings.maxAttempts;
-      const outcome = await runAttempt(env, job, isLast);
-      if (outcome.kind === 'retry') {
-        logger.info('attempt failed; a new attempt follows', {
-          itemId,
-          attempt: outcome.attempt,
-          error: outcome.error,
-        });
-        continue;
-      }
-      await record(env, job, outcome);
-      return outcome;
+export class Generation {
+  /** Aborted with `CancelledError`, `TimeBudgetExceededError`, `LeaseLostError` or `ReleasedError`. */
+  readonly controller = new AbortController();
+  private current: number;
+  private state: GenerationPhase = 'waiting';
+  private failures = 0;
+  /** Refusals in a row (pacing of the next try). */
+  private refusals = 0;
+  /** What the item's head says it waits for (the consumer clears it once text arrives). */
+  private shownWaiting: Waiting | undefined;
+  private waitingSince: number;
+  private unavailableSince: number | undefined;
+  private readonly reservedTokens: number;
+
+  constructor(
+    private readonly env: GenerationEnv,
+    readonly job: GenerationJob,
+  ) {
+    this.current = job.attempt;
+    this.waitingSince = job.waitingSince ?? env.now();
+    const { item } = job;
+    const prompt = [item.system ?? '', ...messagesOf(item).map((m) => JSON.stringify(m.content))].join('\n');
+    this.reservedTokens = estimateTokens(prompt) + this.maxTokens;
+  }
+
+  get itemId(): string {
+    return this.job.item.itemId;
+  }
+
+  /** The attempt now claimed. */
+  get attempt(): number {
+    return this.current;
+  }
+
+  get phase(): GenerationPhase {
+    return this.state;
+  }
+
+  private get maxTokens(): number {
+    return this.job.item.maxTokens ?? this.env.settings.defaultMaxTokens;
+  }
+
+  /** Runs the generation to its end. */
+  async run(): Promise<GenerationOutcome> {
+    this.env.stats.generationsStarted++;
+    for (;;) {
+      const admitted = await this.admit();
+      if ('kind' in admitted) return this.finish(admitted);
+      const outcome = await this.runOnce(admitted);
+      if (outcome) return this.finish(outcome);
     }
-  } finally {
-    clearInterval(renewal);
+  }
+
+  /** Waits for admission; an outcome instead when the wait ends otherwise. */
+  private async admit(): Promise<Admitted | GenerationOutcome> {
+    this.state = 'waiting';
+    const { env, job } = this;
+    const primary = job.model.requested;
+    try {
+      const admitted = await env.admission.admit({
+        itemId: this.itemId,
+        priority: job.item.priority ?? 'normal',
+        models: [primary, ...(env.settings.fallbacks[primary] ?? [])],
+        tokens: this.reservedTokens,
+        waitingSince: this.waitingSince,
+        signal: this.controller.signal,
+        onWaiting: (reason) => this.markWaiting(reason),
+      });
+      this.state = 'running';
+      return admitted;
+    } catch (err) {
+      if (err instanceof SimulatedCrashError) throw err;
+      if (err instanceof ReleasedError) return { kind: 'released', attempt: this.current };
+      if (err instanceof LeaseLostError) return { kind: 'superseded', attempt: this.current };
+      if (err instanceof QuotaWaitExceededError) this.env.stats.quotaWaitExceeded++;
+      const stop =
+        err instanceof CancelledError ||
+        err instanceof TimeBudgetExceededError ||
+        err instanceof QuotaWaitExceededError;
+      return this.failWithoutText(
+        errorInfoOf(stop ? err : new QuotaWaitExceededError(this.itemId, 0, 'quota')),
+      );
+    }
+  }
+
+  /** Runs one attempt on the admitted model; undefined when the generation goes on (a new attempt or a new wait). */
+  private async runOnce(admitted: Admitted): Promise<GenerationOutcome | undefined> {
+    const { env, job } = this;
+    this.noteWait(admitted.waitedMs);
+    const { model, adapter } = admitted.model === job.model.requested ? job : env.resolve(admitted.model);
+    if (model !== job.model) await this.useFallback(model.requested);
+    const outcome = await this.attemptOn(model, adapter).finally(() => env.admission.done());
+    await this.settle(admitted, outcome);
+    if (outcome.kind !== 'refused') {
+      this.refusals = 0;
+      this.shownWaiting = undefined;
+    }
+    const attempt = this.current;
+    switch (outcome.kind) {
+      case 'refused':
+        await this.refused(admitted.model, outcome.cause);
+        return undefined;
+      case 'retry':
+        return this.nextAttempt(admitted.model, outcome.cause);
+      case 'completed':
+        env.breakerOf(admitted.model).success();
+        return { kind: 'completed', attempt };
+      case 'failed':
+        return { kind: 'failed', attempt, error: outcome.error };
+      case 'superseded':
+        return { kind: 'superseded', attempt };
+      case 'unwritable':
+        return { kind: 'unwritable', attempt, error: outcome.error };
+    }
+  }
+
+  private attemptOn(model: ResolvedModel, adapter: ModelAdapter): Promise<AttemptOutcome> {
+    return runAttempt(this.env, {
+      itemId: this.itemId,
+      attempt: this.current,
+      model,
+      adapter,
+      body: adapter.requestBody(this.job.item, { maxTokens: this.maxTokens }),
+      signal: this.controller.signal,
+      isLast: this.failures + 1 >= this.env.settings.maxAttempts,
+      traceparent: this.job.item.traceparent,
+    });
+  }
+
+  /**
+   * Bedrock refused before the stream opened: the fleet backs off, and the item says it waits and
+   * pauses (jittered, growing with refusals in a row) before it asks for admission again.
+   */
+  private async refused(model: string, cause: unknown): Promise<void> {
+    const { env } = this;
+    env.stats.requestsRefused++;
+    env.logger.info('model request refused before its stream; waiting again', {
+      itemId: this.itemId,
+      model,
+      error: cause,
+    });
+    this.unavailable(model, cause);
+    this.markWaiting('quota');
+    await sleep(backoffDelayMs(++this.refusals, REFUSAL_BACKOFF), this.controller.signal).catch(
+      () => undefined,
+    );
+  }
+
+  /** Feeds a throttle to the fleet's AIMD rate, an unavailability to the model's breaker. */
+  private unavailable(model: string, cause: unknown): void {
+    const { env } = this;
+    if (classifyAwsError(cause) === 'throttling') {
+      env.quota
+        .throttled(model)
+        .catch((err: unknown) => env.logger.warn('could not lower the fleet rate', { model, error: err }));
+      return;
+    }
+    const breaker = env.breakerOf(model);
+    if (!breaker.failure()) return;
+    env.stats.breakerOpenings++;
+    env.logger.warn('model breaker opened', { model, until: new Date(breaker.reopensAt).toISOString() });
+    env.quota
+      .openForFleet(model, breaker.reopensAt)
+      .catch((err: unknown) => env.logger.warn('could not open the fleet breaker', { model, error: err }));
+  }
+
+  /** After a non-final `error` record: fences the next attempt, after a pause. */
+  private async nextAttempt(model: string, cause: unknown): Promise<GenerationOutcome | undefined> {
+    const { env } = this;
+    const now = env.now();
+    if (isUnavailability(cause)) {
+      this.unavailableSince ??= now;
+      this.unavailable(model, cause);
+      if (now - this.unavailableSince > env.settings.maxWaitMs)
+        return this.failWithoutText(
+          errorInfoOf(new QuotaWaitExceededError(this.itemId, now - this.unavailableSince, 'availability')),
+          true,
+        );
+    } else {
+      this.failures++;
+      env.breakerOf(model).success();
+    }
+    env.stats.attemptRetries++;
+    // An abort during the pause still reaches the fence, and the next wait records the reason.
+    await sleep(backoffDelayMs(this.failures + 1, env.settings.attemptBackoff), this.controller.signal).catch(
+      () => undefined,
+    );
+    if (this.controller.signal.reason instanceof LeaseLostError)
+      return { kind: 'superseded', attempt: this.current };
+    const from = this.current;
+    const fenced = await env.claims.fence(this.itemId, from, from + 1).catch((err: unknown) => {
+      env.logger.error('could not fence a new attempt', {
+        itemId: this.itemId,
+        attempt: from + 1,
+        error: err,
+      });
+      return false;
+    });
+    if (!fenced) return { kind: 'superseded', attempt: from };
+    this.current = from + 1;
+    this.waitingSince = env.now();
+    return undefined;
+  }
+
+  /**
+   * Ends the generation with a final `error` record of the current attempt, which has no records yet
+   * (it never got a model stream) — or, with `afterRecords`, the next attempt's first record.
+   */
+  private async failWithoutText(error: ErrorInfo, afterRecords = false): Promise<GenerationOutcome> {
+    const { env } = this;
+    if (afterRecords) {
+      const from = this.current;
+      if (!(await env.claims.fence(this.itemId, from, from + 1).catch(() => false)))
+        return { kind: 'superseded', attempt: from };
+      this.current = from + 1;
+    }
+    const attempt = this.current;
+    try {
+      await env.sink.put({
+        v: 1,
+        itemId: this.itemId,
+        attempt,
+        seq: 0,
+        type: 'error',
+        error,
+        final: true,
+        emittedAt: env.now(),
+      });
+      env.stats.chunkRecords++;
+      return { kind: 'failed', attempt, error };
+    } catch (err) {
+      return { kind: 'unwritable', attempt, error: err };
+    }
+  }
+
+  private markWaiting(reason: Waiting): void {
+    const { env } = this;
+    if (this.shownWaiting === reason) return;
+    this.shownWaiting = reason;
+    env.claims
+      .markWaiting(this.itemId, this.current, reason, env.settings.waitLeaseMs)
+      .catch((err: unknown) =>
+        env.logger.warn('could not mark an item waiting', { itemId: this.itemId, reason, error: err }),
+      );
+  }
+
+  private noteWait(waitedMs: number): void {
+    const { stats } = this.env;
+    if (waitedMs < 1) return;
+    stats.itemsWaited++;
+    stats.waitMs.count++;
+    stats.waitMs.sum += waitedMs;
+    stats.waitMs.max = Math.max(stats.waitMs.max, waitedMs);
+  }
+
+  /** The item runs on a fallback model: the stored item names the model that really ran. */
+  private async useFallback(modelId: string): Promise<void> {
+    this.env.stats.fallbacksUsed++;
+    this.env.logger.warn('running on a fallback model', { itemId: this.itemId, model: modelId });
+    await this.env.claims
+      .setModel(this.itemId, this.current, modelId)
+      .catch((err: unknown) =>
+        this.env.logger.warn('could not record the fallback model', { itemId: this.itemId, error: err }),
+      );
+  }
+
+  /** Settles the attempt's quota with what it used, or gives it back when the request never ran. */
+  private async settle(admitted: Admitted, outcome: AttemptOutcome): Promise<void> {
+    const { quota, logger } = this.env;
+    const usage: AttemptUsage | undefined = 'usage' in outcome ? outcome.usage : undefined;
+    try {
+      // A refused request used its turn (the fleet's pace holds) but no tokens.
+      if (outcome.kind === 'refused') await quota.settle(admitted.grant, 0, 0);
+      else
+        await quota.settle(
+          admitted.grant,
+          usage?.inputTokens ?? admitted.grant.reservedTokens - this.maxTokens,
+          usage?.outputTokens ?? 0,
+        );
+    } catch (err) {
+      logger.warn('could not settle model quota', { itemId: this.itemId, error: err });
+    }
+  }
+
+  /** Counts and logs how the generation ended, and records the ending on its claim. */
+  private async finish(outcome: GenerationOutcome): Promise<GenerationOutcome> {
+    const { claims, logger } = this.env;
+    countOutcome(this.env, this.itemId, outcome);
+    try {
+      if (outcome.kind === 'completed' || outcome.kind === 'failed') {
+        await claims.finish(this.itemId, outcome.attempt, outcome.kind);
+      } else if (outcome.kind === 'unwritable' || outcome.kind === 'released') {
+        await claims.release(this.itemId, outcome.attempt);
+      }
+    } catch (err) {
+      // The chunk stream already holds the ending; the lease will run out on its own.
+      logger.error('could not record the end of a claim', {
+        itemId: this.itemId,
+        attempt: outcome.attempt,
+        error: err,
+      });
+    }
+    return outcome;
   }
 }
 
-/** Counts and logs how a generation ended, and records the ending on its claim. */
-async function record(env: GenerationEnv, job: GenerationJob, outcome: GenerationOutcome): Promise<void> {
-  const { claims, stats, logger } = env;
-  const { itemId } = job.item;
-  const ending =
-    outcome.kind === 'completed' ? 'completed' : outcome.kind === 'failed' ? 'failed' : undefined;
+/** Pause after a refusal: 100 ms doubling to 5 s, full jitter. */
+const REFUSAL_BACKOFF = { maxAttempts: 1, baseDelayMs: 100, maxDelayMs: 5_000 };
+
+const UNAVAILABLE = new Set([
+  'ServiceUnavailableException',
+  'ModelNotReadyException',
+  'InternalServerException',
+  'ThrottlingException',
+]);
+
+/** A failure that says the model is unavailable or overloaded, not that this request went wrong. */
+export function isUnavailability(err: unknown): boolean {
+  const name = err instanceof Error ? err.name : '';
+  return UNAVAILABLE.has(name) || classifyAwsError(err) === 'throttling';
+}
+
+function countOutcome(env: GenerationEnv, itemId: string, outcome: GenerationOutcome): void {
+  const { stats, logger } = env;
   switch (outcome.kind) {
     case 'completed':
       stats.generationsCompleted++;
@@ -202,310 +400,12 @@ async function record(env: GenerationEnv, job: GenerationJob, outcome: Generatio
         error: outcome.error,
       });
       break;
-  }
-  try {
-    if (ending) await claims.finish(itemId, outcome.attempt, ending);
-    else if (outcome.kind === 'unwritable') await claims.release(itemId, outcome.attempt);
-  } catch (err) {
-    // The chunk stream already holds the ending; the lease will run out on its own.
-    logger.error('could not record the end of a claim', { itemId, attempt: outcome.attempt, error: err });
-  }
-}
-
-interface AttemptState {
-  final: boolean;
-  stopReason: string | undefined;
-  metrics: Usage | undefined;
-  inputTokens: number | undefined;
-  outputTokens: number | undefined;
-  failure: unknown;
-  textEvents: number;
-}
-
-/** Errors that end a stream early, in any member of the response stream union. */
-const STREAM_ERRORS = [
-  'internalServerException',
-  'modelStreamErrorException',
-  'modelTimeoutException',
-  'serviceUnavailableException',
-  'throttlingException',
-  'validationException',
-] as const;
-
-/** The model events in one member of Bedrock's response stream. */
-function decode(adapter: ModelAdapter, event: ResponseStream): ModelEvent[] {
-  const members = event as Partial<Record<(typeof STREAM_ERRORS)[number], Error>>;
-  for (const name of STREAM_ERRORS) if (members[name]) throw members[name];
-  const bytes = event.chunk?.bytes;
-  if (!bytes) return [];
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch (err) {
-    throw new ModelEventError(`a ${adapter.family} stream chunk is not JSON`, err);
-  }
-  return adapter.parseEvent(json);
-}
-
-/** `snake_case` of an AWS error name without its `Exception` suffix: a stable error code. */
-function codeOf(name: string): string {
-  return (
-    name
-      .replace(/Exception$/, '')
-      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-      .toLowerCase() || 'error'
-  );
-}
-
-/** What a failure looks like in an `error` record. */
-export function errorInfoOf(err: unknown): ErrorInfo {
-  const cause = err instanceof RetriesExhaustedError ? err.cause : err;
-  if (cause instanceof StreamsError)
-    return { code: cause.code, message: cause.message, retryable: cause.retryable };
-  const kind = classifyAwsError(cause);
-  const name = cause instanceof Error ? cause.name : 'Error';
-  const message = err instanceof Error ? err.message : String(err);
-  return { code: codeOf(name), message, retryable: kind === 'throttling' || kind === 'transient' };
-}
-
-/** Emits once when `signal` is aborted (at once if it already is). */
-function abortOf(signal: AbortSignal): Observable<unknown> {
-  return signal.aborted ? of(signal.reason) : fromEvent(signal, 'abort').pipe(take(1));
-}
-
-/**
- * One attempt: waits for quota, opens the model stream (retrying throttling before it opens), and
- * streams deltas → coalesced chunk records → the chunk stream, one record of the attempt in flight
- * at a time, then the `end` or `error` record. Pulls from the model only while the text pulled and
- * not yet acknowledged by Kinesis is under `maxBufferedBytes`.
- */
-async function runAttempt(env: GenerationEnv, job: GenerationJob, isLast: boolean): Promise<AttemptOutcome> {
-  const { bedrock, sink, settings, stats, now } = env;
-  const { item, model, adapter } = job;
-  const attempt = job.attempt;
-  const signal = job.controller.signal;
-  stats.attempts++;
-
-  // The HTTP request stops with the attempt, whatever ends it.
-  const request = new AbortController();
-  const stopRequest = () => request.abort(signal.reason);
-  signal.addEventListener('abort', stopRequest, { once: true });
-
-  const state: AttemptState = {
-    final: false,
-    stopReason: undefined,
-    metrics: undefined,
-    inputTokens: undefined,
-    outputTokens: undefined,
-    failure: undefined,
-    textEvents: 0,
-  };
-  const maxTokens = item.maxTokens ?? settings.defaultMaxTokens;
-  const body = adapter.requestBody(item, { maxTokens });
-  const promptText = [item.system ?? '', ...messagesOf(item).map((m) => JSON.stringify(m.content))].join(
-    '\n',
-  );
-  const quota = env.quotas.forModel(model.foundationModelId);
-  const startedAt = now();
-  let reservation: Awaited<ReturnType<typeof quota.acquire>> | undefined;
-
-  let response: InvokeModelWithResponseStreamCommandOutput | undefined;
-  try {
-    reservation = await quota.acquire(estimateTokens(promptText) + maxTokens, signal);
-    response = await withRetry(
-      () =>
-        bedrock.send(
-          new InvokeModelWithResponseStreamCommand({
-            modelId: model.requested,
-            contentType: 'application/json',
-            accept: 'application/json',
-            body: new TextEncoder().encode(JSON.stringify(body)),
-          }),
-          { abortSignal: request.signal },
-        ),
-      {
-        ...settings.openRetry,
-        what: `InvokeModelWithResponseStream ${model.requested}`,
-        signal,
-        onRetry: (err) => {
-          stats.openRetries++;
-          if (classifyAwsError(err) === 'throttling') stats.modelThrottles++;
-        },
-      },
-    );
-  } catch (err) {
-    if (classifyAwsError(err) === 'throttling') stats.modelThrottles++;
-    state.failure = err;
-  }
-
-  const buffered = new BehaviorSubject(0);
-  let peak = 0;
-  const acks = new Subject<void>();
-  const canPull = buffered.pipe(
-    map((bytes) => bytes < settings.maxBufferedBytes),
-    distinctUntilChanged(),
-    tap((open) => {
-      if (!open) stats.backpressurePauses++;
-    }),
-  );
-
-  const text$: Observable<string> = response?.body
-    ? pullAsyncIterable(response.body, { canPull }).pipe(
-        // An abort ends the text, which is still flushed: a cancelled item keeps what it produced.
-        takeUntil(abortOf(signal)),
-        mergeMap((event) => decode(adapter, event)),
-        tap((event) => apply(state, event)),
-        filter((event): event is Extract<ModelEvent, { kind: 'text' }> => event.kind === 'text'),
-        map((event) => event.text),
-        tap((text) => {
-          const bytes = utf8Length(text);
-          if (state.textEvents++ === 0) {
-            const ms = now() - startedAt;
-            stats.firstTokenMs.count++;
-            stats.firstTokenMs.sum += ms;
-            stats.firstTokenMs.max = Math.max(stats.firstTokenMs.max, ms);
-            env.metrics.addMetric('TimeToFirstToken', MetricUnit.Milliseconds, ms);
-          }
-          stats.textEvents++;
-          stats.textBytes += bytes;
-          stats.largestTextEventBytes = Math.max(stats.largestTextEventBytes, bytes);
-          buffered.next(buffered.value + bytes);
-          peak = Math.max(peak, buffered.value);
-        }),
-        catchError((err: unknown) => {
-          state.failure = err;
-          return EMPTY;
-        }),
-      )
-    : EMPTY;
-
-  let seq = 0;
-  const trace = item.traceparent === undefined ? {} : { traceparent: item.traceparent };
-  const base = () => ({
-    v: 1 as const,
-    itemId: item.itemId,
-    attempt,
-    seq: seq++,
-    emittedAt: now(),
-    ...trace,
-  });
-  const deltas$ = text$.pipe(
-    coalesceText({ maxBytes: settings.flushMaxBytes, intervalMs: settings.flushIntervalMs, acks }),
-    map((text): ChunkRecord => ({ ...base(), type: 'delta', text })),
-  );
-
-  let outcome: AttemptOutcome | undefined;
-  const ending$ = defer((): Observable<ChunkRecord> => {
-    const ending = endingOf(env, job, state, isLast, attempt);
-    outcome = ending.outcome;
-    return ending.record ? of({ ...base(), ...ending.record } as ChunkRecord) : EMPTY;
-  });
-
-  try {
-    await lastValueFrom(
-      concat(deltas$, ending$).pipe(
-        concatMap((chunk) =>
-          // A superseded attempt writes nothing more: the newer attempt owns the item now.
-          signal.reason instanceof LeaseLostError
-            ? of({ chunk, written: false })
-            : from(sink.put(chunk)).pipe(map(() => ({ chunk, written: true }))),
-        ),
-        tap(({ chunk, written }) => {
-          if (written) stats.chunkRecords++;
-          if (chunk.type !== 'delta') return;
-          if (written) stats.deltaRecords++;
-          buffered.next(Math.max(0, buffered.value - utf8Length(chunk.text)));
-          acks.next();
-        }),
-      ),
-      { defaultValue: undefined },
-    );
-  } catch (err) {
-    return { kind: 'unwritable', attempt, error: err };
-  } finally {
-    signal.removeEventListener('abort', stopRequest);
-    request.abort(new Error('attempt over'));
-    stats.peakBufferedBytes = Math.max(stats.peakBufferedBytes, peak);
-    const used =
-      (state.metrics?.inputTokens ?? state.inputTokens ?? 0) +
-      (state.metrics?.outputTokens ?? state.outputTokens ?? 0);
-    if (reservation) quota.settle(reservation, used);
-  }
-  return outcome ?? { kind: 'unwritable', attempt, error: new Error('attempt ended without an outcome') };
-}
-
-function apply(state: AttemptState, event: ModelEvent): void {
-  switch (event.kind) {
-    case 'final':
-      state.final = true;
-      break;
-    case 'stopReason':
-      state.stopReason = event.reason;
-      break;
-    case 'metrics':
-      state.metrics = event.usage;
-      break;
-    case 'usage':
-      if (event.inputTokens !== undefined) state.inputTokens = event.inputTokens;
-      if (event.outputTokens !== undefined) state.outputTokens = event.outputTokens;
-      break;
-    case 'text':
+    case 'released':
+      stats.waitingReleased++;
+      logger.info('item still waiting as the invocation ends; released for a redelivery', {
+        itemId,
+        attempt: outcome.attempt,
+      });
       break;
   }
-}
-
-type EndingFields =
-  | Omit<Extract<ChunkRecord, { type: 'end' }>, 'v' | 'itemId' | 'attempt' | 'seq' | 'emittedAt'>
-  | Omit<Extract<ChunkRecord, { type: 'error' }>, 'v' | 'itemId' | 'attempt' | 'seq' | 'emittedAt'>;
-
-/** The last record of an attempt and what it means for the generation. */
-function endingOf(
-  env: GenerationEnv,
-  job: GenerationJob,
-  state: AttemptState,
-  isLast: boolean,
-  attempt: number,
-): { record?: EndingFields; outcome: AttemptOutcome } {
-  const { stats, settings } = env;
-  const signal = job.controller.signal;
-  if (signal.aborted) {
-    const reason: unknown = signal.reason;
-    if (reason instanceof LeaseLostError) return { outcome: { kind: 'superseded', attempt } };
-    const error = errorInfoOf(
-      reason instanceof CancelledError || reason instanceof TimeBudgetExceededError
-        ? reason
-        : new CancelledError(job.item.itemId),
-    );
-    return { record: { type: 'error', error, final: true }, outcome: { kind: 'failed', attempt, error } };
-  }
-  if (state.failure !== undefined || !state.final) {
-    const failure = state.failure ?? new TruncatedStreamError(job.adapter.family, job.adapter.finalEvent);
-    const info = errorInfoOf(failure);
-    if (info.retryable && !isLast) {
-      return {
-        record: { type: 'error', error: info, final: false },
-        outcome: { kind: 'retry', attempt, error: info },
-      };
-    }
-    const error: ErrorInfo = info.retryable
-      ? { ...info, message: `${info.message} (attempt ${attempt}; no attempts left)`, retryable: false }
-      : info;
-    return { record: { type: 'error', error, final: true }, outcome: { kind: 'failed', attempt, error } };
-  }
-  const usage: Usage = state.metrics ?? {
-    inputTokens: state.inputTokens ?? 0,
-    outputTokens: state.outputTokens ?? 0,
-  };
-  stats.inputTokens += usage.inputTokens;
-  stats.outputTokens += usage.outputTokens;
-  const costUsd = estimateCostUsd(settings.prices, job.model.foundationModelId, usage);
-  return {
-    record: {
-      type: 'end',
-      usage,
-      ...(costUsd === undefined ? {} : { costUsd }),
-      ...(state.stopReason === undefined ? {} : { stopReason: state.stopReason }),
-    },
-    outcome: { kind: 'completed', attempt },
-  };
 }

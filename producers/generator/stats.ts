@@ -59,6 +59,24 @@ export interface GeneratorStats {
   backpressurePauses: number;
   /** Time to first token, from the request to the first text delta. */
   firstTokenMs: { count: number; sum: number; max: number };
+  /** Items that had to wait for quota or capacity before their request (one per waiting episode). */
+  itemsWaited: number;
+  /** Time from an item's claim (or first wait) to its admission, of items that waited. */
+  waitMs: { count: number; sum: number; max: number };
+  /** Items released while still waiting because the invocation was ending (redelivered by Kinesis). */
+  waitingReleased: number;
+  /** Items failed with `quota_wait_exceeded`. */
+  quotaWaitExceeded: number;
+  /** Requests refused before their stream opened (throttling, unavailability): no attempt was used. */
+  requestsRefused: number;
+  /** Breakers this instance opened. */
+  breakerOpenings: number;
+  /** Reads and writes of the shared quota rows. */
+  coordinationCalls: number;
+  /** Generations run on a fallback model. */
+  fallbacksUsed: number;
+  /** Endings finished by a takeover from a claim left in `ending` by a producer that died. */
+  endingsRecovered: number;
 }
 
 export function emptyStats(): GeneratorStats {
@@ -95,11 +113,20 @@ export function emptyStats(): GeneratorStats {
     peakBufferedBytes: 0,
     backpressurePauses: 0,
     firstTokenMs: { count: 0, sum: 0, max: 0 },
+    itemsWaited: 0,
+    waitMs: { count: 0, sum: 0, max: 0 },
+    waitingReleased: 0,
+    quotaWaitExceeded: 0,
+    requestsRefused: 0,
+    breakerOpenings: 0,
+    coordinationCalls: 0,
+    fallbacksUsed: 0,
+    endingsRecovered: 0,
   };
 }
 
 export function copyStats(stats: GeneratorStats): GeneratorStats {
-  return { ...stats, firstTokenMs: { ...stats.firstTokenMs } };
+  return { ...stats, firstTokenMs: { ...stats.firstTokenMs }, waitMs: { ...stats.waitMs } };
 }
 
 /** Counters published as EMF metrics, with their names and units. */
@@ -123,6 +150,13 @@ const PUBLISHED: ReadonlyArray<[keyof GeneratorStats, string, (typeof MetricUnit
     ['putRecordFailures', 'PutRecordsRecordFailures', MetricUnit.Count],
     ['putRetries', 'PutRecordsRetries', MetricUnit.Count],
     ['backpressurePauses', 'BackpressurePauses', MetricUnit.Count],
+    ['itemsWaited', 'ItemsWaited', MetricUnit.Count],
+    ['waitingReleased', 'WaitingReleased', MetricUnit.Count],
+    ['quotaWaitExceeded', 'QuotaWaitExceeded', MetricUnit.Count],
+    ['requestsRefused', 'ModelRequestsRefused', MetricUnit.Count],
+    ['breakerOpenings', 'BreakerOpenings', MetricUnit.Count],
+    ['coordinationCalls', 'CoordinationCalls', MetricUnit.Count],
+    ['fallbacksUsed', 'FallbacksUsed', MetricUnit.Count],
   ];
 
 /** Adds what changed between two snapshots to `metrics` (one invocation's worth) and publishes it. */

@@ -39,6 +39,7 @@ export async function startConsumerWorld(env: Record<string, string> = {}): Prom
   const raw = new DynamoDBClient({ region: config.region, endpoint: dynalite.endpoint });
   await ensureTable(raw, config.tables.items, TABLES.items);
   await ensureTable(raw, config.tables.text, TABLES.text);
+  await ensureTable(raw, config.tables.coordination, TABLES.coordination);
   raw.destroy();
   const clients = createAwsClients(config);
   return {

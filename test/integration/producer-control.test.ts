@@ -78,10 +78,10 @@ describe('producer: cancel, time budget and concurrency', () => {
 
   it('fails a generation that cannot finish in the time left as retryable, with a clear code', async () => {
     fixture.bedrock.setTiming({ tokensPerSecond: 200 });
-    const producer = await fixture.handler({}, { safetyMarginMs: 300, minStartMs: 100 });
+    const producer = await fixture.handler({}, { safetyMarginMs: 1_000, minStartMs: 100 });
     const item: WorkItem = { itemId: 'too-long', prompt: 'An endless answer', maxTokens: 4000 };
-    // Act: an invocation with 1.2 s left.
-    const response = await producer.handler(new WorkItemShard().event([item]), lambdaContext(1_200));
+    // Act: an invocation with 2 s left, half a second of it for the last puts.
+    const response = await producer.handler(new WorkItemShard().event([item]), lambdaContext(2_000));
     // Assess
     expect(response.batchItemFailures).toEqual([]);
     const { text, ending } = checkAttempt((await producer.readChunks()).get(item.itemId) ?? []);

@@ -1,11 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChunkRecord, WorkItem } from '../../shared/contracts/index.js';
 import { WorkItemShard } from '../factories/work-item-events.js';
-import { attemptOf, checkAttempt, ProducerFixture } from './producer-fixture.js';
+import { attemptOf, checkAttempt, ProducerFixture, until } from './producer-fixture.js';
 
 /** Short pauses, so retries take milliseconds. */
 const FAST_RETRIES = {
-  openRetry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 },
   attemptBackoff: { maxAttempts: 1, baseDelayMs: 5, maxDelayMs: 20 },
   putRetry: { maxAttempts: 30, baseDelayMs: 5, maxDelayMs: 50 },
 };
@@ -29,7 +28,7 @@ describe('producer under injected faults', () => {
   });
 
   describe('model faults', () => {
-    it('retries a throttled request before the stream opens and completes in the same attempt', async () => {
+    it('waits out a throttled request without using an attempt and completes in the same attempt', async () => {
       // Prepare: every second stream request of this prompt is throttled; the warm-up takes the first.
       const producer = await fixture.handler({}, FAST_RETRIES);
       const item: WorkItem = { itemId: 'throttled-once', prompt: 'throttle-me once', maxTokens: 80 };
@@ -43,25 +42,54 @@ describe('producer under injected faults', () => {
       const records = (await producer.readChunks()).get(item.itemId) ?? [];
       expect(records.every((r) => r.attempt === 1)).toBe(true);
       expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
-      expect(producer.handler.stats()).toMatchObject({ modelThrottles: 1, openRetries: 1, attempts: 1 });
+      expect(producer.handler.stats()).toMatchObject({
+        modelThrottles: 1,
+        requestsRefused: 1,
+        attemptRetries: 0,
+      });
     });
 
-    it('fails an item that stays throttled, after bounded retries, with a final non-retryable error', async () => {
-      const producer = await fixture.handler({ MAX_GENERATION_ATTEMPTS: '2' }, FAST_RETRIES);
-      const item: WorkItem = { itemId: 'throttled-always', prompt: 'throttle-me always', maxTokens: 80 };
+    it('keeps an item waiting for quota through a throttling storm, then completes it in its first attempt', async () => {
+      // Prepare: every request is throttled until the storm is lifted.
+      const producer = await fixture.handler({ MAX_GENERATION_ATTEMPTS: '1' }, FAST_RETRIES);
+      const item: WorkItem = { itemId: 'storm', prompt: 'throttle-me storm', maxTokens: 80 };
       fixture.bedrock.setFaults({ throttle: { match: 'throttle-me', probability: 1 } });
       const throttledBefore = fixture.bedrock.stats().throttled;
+      // Act: the storm lasts until the item has been refused five times and says it waits.
+      const done = producer.handler(new WorkItemShard().event([item]));
+      await until(
+        'the item waits for quota after five refusals',
+        async () =>
+          fixture.bedrock.stats().throttled - throttledBefore >= 5 &&
+          (await producer.head(item.itemId))?.waiting === 'quota',
+      );
+      fixture.bedrock.setFaults({});
+      const response = await done;
+      // Assess: nothing failed, no attempt was used up, the text is the model's.
+      expect(response.batchItemFailures).toEqual([]);
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      expect(records.every((r) => r.attempt === 1)).toBe(true);
+      expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+      expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 1, claimState: 'completed' });
+      expect(producer.handler.stats().requestsRefused).toBeGreaterThanOrEqual(5);
+    });
+
+    it('fails an item that waits longer than the maximum wait with quota_wait_exceeded, as its only record', async () => {
+      const producer = await fixture.handler({ MAX_QUOTA_WAIT_SECONDS: '1' }, FAST_RETRIES);
+      const item: WorkItem = { itemId: 'throttled-always', prompt: 'throttle-me always', maxTokens: 80 };
+      fixture.bedrock.setFaults({ throttle: { match: 'throttle-me', probability: 1 } });
       const response = await producer.handler(new WorkItemShard().event([item]));
       expect(response.batchItemFailures).toEqual([]);
-      // 2 attempts × 3 tries, then nothing more.
-      expect(fixture.bedrock.stats().throttled - throttledBefore).toBe(6);
       const records = (await producer.readChunks()).get(item.itemId) ?? [];
-      const first = errorOf(checkAttempt(attemptOf(records, 1)).ending);
-      expect(first).toMatchObject({ seq: 0, final: false, error: { code: 'throttling', retryable: true } });
-      const last = errorOf(checkAttempt(attemptOf(records, 2)).ending);
-      expect(last).toMatchObject({ seq: 0, final: true, error: { code: 'throttling', retryable: false } });
-      expect(last.error.message).toMatch(/failed after 3 attempts.*no attempts left/);
-      expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 2, claimState: 'failed' });
+      expect(records).toHaveLength(1);
+      const last = errorOf(checkAttempt(attemptOf(records, 1)).ending);
+      expect(last).toMatchObject({
+        seq: 0,
+        final: true,
+        error: { code: 'quota_wait_exceeded', retryable: false },
+      });
+      expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 1, claimState: 'failed' });
+      expect(producer.handler.stats().quotaWaitExceeded).toBe(1);
     });
 
     it('ends an attempt that fails mid-stream with an error record, then completes a new attempt', async () => {

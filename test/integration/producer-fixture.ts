@@ -115,6 +115,7 @@ export class ProducerFixture {
     const config = loadConfig({
       [ENV.chunkStream]: `chunks-${n}`,
       [ENV.itemsTable]: `items-${n}`,
+      [ENV.coordinationTable]: `coordination-${n}`,
       [ENV.kinesisEndpoint]: this.kinesisFaults.endpoint,
       [ENV.dynamodbEndpoint]: this.dynalite.endpoint,
       [ENV.bedrockEndpoint]: this.bedrock.endpoint,
@@ -124,6 +125,7 @@ export class ProducerFixture {
     await Promise.all([
       ensureStream(this.kinesis, config.chunkStream, options.chunkShards ?? 2),
       ensureTable(this.rawDynamo, config.tables.items, TABLES.items),
+      ensureTable(this.rawDynamo, config.tables.coordination, TABLES.coordination),
     ]);
     return this.producer(config, tuning);
   }
@@ -140,7 +142,7 @@ export class ProducerFixture {
         logLevel: (process.env.TEST_LOG_LEVEL ?? 'SILENT') as 'SILENT',
       }),
       metrics: createMetrics('producer-test'),
-      tuning: { renewEveryMs: 300, leaseMs: 1_500, ...tuning },
+      tuning: { leaseMs: 1_500, ...tuning },
     });
     return {
       handler,

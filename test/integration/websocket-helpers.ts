@@ -266,6 +266,7 @@ export async function startDeliveryWorld(
     ensureTable(raw, config.tables.items, TABLES.items),
     ensureTable(raw, config.tables.text, TABLES.text),
     ensureTable(raw, config.tables.connections, TABLES.connections),
+    ensureTable(raw, config.tables.coordination, TABLES.coordination),
   ]);
   raw.destroy();
   const clients = createAwsClients(config);

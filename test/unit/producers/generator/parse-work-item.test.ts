@@ -1,7 +1,7 @@
 import type { KinesisStreamRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { parseWorkItem } from '../../../../producers/generator/generator.js';
-import { errorInfoOf } from '../../../../producers/generator/generation.js';
+import { errorInfoOf } from '../../../../producers/generator/attempt.js';
 import { TruncatedStreamError } from '../../../../producers/generator/errors.js';
 import { RetriesExhaustedError } from '../../../../shared/errors.js';
 import { WorkItemShard } from '../../../factories/work-item-events.js';

@@ -1,0 +1,236 @@
+import type { Waiting } from '../../../shared/contracts/stored-item.js';
+import type { Priority } from '../../../shared/contracts/work-item.js';
+import { QuotaWaitExceededError } from '../errors.js';
+import type { CircuitBreaker } from './breaker.js';
+import type { CapacityGate } from './capacity.js';
+import type { FleetQuota, QuotaGrant } from './fleet-quota.js';
+
+/** An item that wants to start a model request. */
+export interface AdmissionTicket {
+  readonly itemId: string;
+  readonly priority: Priority;
+  /** The model asked for, then its fallbacks in order. */
+  readonly models: readonly string[];
+  /** Quota tokens the request reserves (input estimate + token limit). */
+  readonly tokens: number;
+  /** Epoch ms since when the item waits (kept across redeliveries): ageing and the maximum wait. */
+  readonly waitingSince: number;
+  /** Aborting gives up the wait (the invocation is ending): `admit` rejects with the reason. */
+  readonly signal: AbortSignal;
+  /** Called when the item starts waiting, or waits for another reason than before. */
+  readonly onWaiting: (reason: Waiting) => void;
+}
+
+/** The model the item may call now, with the quota it took. Hand the slot back with `done()`. */
+export interface Admitted {
+  readonly model: string;
+  readonly grant: QuotaGrant;
+  readonly waitedMs: number;
+}
+
+export interface AdmissionOptions {
+  readonly quota: FleetQuota;
+  readonly capacity: CapacityGate;
+  readonly breakerOf: (model: string) => CircuitBreaker;
+  /** Fallback models are tried once an item has waited this long for its own. */
+  readonly fallbackAfterMs: number;
+  /** An item waiting longer fails with `quota_wait_exceeded`. */
+  readonly maxWaitMs: number;
+  /** Each this much waiting raises an item one priority level (so low items never starve). */
+  readonly ageStepMs: number;
+  readonly now: () => number;
+  /** A failure to read or write the shared quota (the item keeps waiting; it is tried again). */
+  readonly onError: (err: unknown) => void;
+}
+
+const RANK: Readonly<Record<Priority, number>> = { high: 0, normal: 1, low: 2 };
+const BY_RANK: readonly Priority[] = ['high', 'normal', 'low'];
+/** Longest the pump sleeps before looking again (a new item or a freed slot wakes it sooner). */
+const MAX_NAP_MS = 1_000;
+
+interface Entry {
+  readonly ticket: AdmissionTicket;
+  readonly resolve: (admitted: Admitted) => void;
+  readonly reject: (reason: unknown) => void;
+  waiting: Waiting | undefined;
+}
+
+/**
+ * The producer instance's admission: items wait here, in priority order with ageing, until there is
+ * pipeline capacity (the `CapacityGate`), the model's breaker is not open, and the fleet's quota
+ * grants their request. One pump serves them all, so the quota store sees one request per model at a
+ * time, not one per waiting item. Waiting never uses up an attempt; it ends by admission, by the
+ * ticket's abort, or after `maxWaitMs`.
+ */
+export class Admission {
+  private readonly queue: Entry[] = [];
+  private pumping = false;
+  /** Something changed while a round ran: look again without napping. */
+  private dirty = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly o: AdmissionOptions) {}
+
+  /** Items waiting now. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** Waits for a model request slot for `ticket`. */
+  admit(ticket: AdmissionTicket): Promise<Admitted> {
+    return new Promise<Admitted>((resolve, reject) => {
+      this.queue.push({ ticket, resolve, reject, waiting: undefined });
+      ticket.signal.addEventListener('abort', () => this.poke(), { once: true });
+      this.poke();
+    });
+  }
+
+  /** A generation ended: its capacity slot is free. */
+  done(): void {
+    this.o.capacity.done();
+    this.poke();
+  }
+
+  /** The effective priority of a ticket after ageing. */
+  effectivePriority(ticket: AdmissionTicket, now = this.o.now()): Priority {
+    const aged = RANK[ticket.priority] - Math.floor((now - ticket.waitingSince) / this.o.ageStepMs);
+    return BY_RANK[Math.max(0, aged)] ?? 'low';
+  }
+
+  private poke(): void {
+    if (this.wake) this.wake();
+    else if (this.pumping) this.dirty = true;
+    else void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0) {
+        const napMs = await this.round();
+        if (napMs > 0 && this.queue.length > 0) await this.nap(napMs);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** One pass over the queue in priority order. Returns how long to nap (0: go again at once). */
+  private async round(): Promise<number> {
+    this.dirty = false;
+    const now = this.o.now();
+    this.queue.sort((a, b) => this.order(a, b, now));
+    await this.o.capacity.observe().catch(this.o.onError);
+    let napMs = MAX_NAP_MS;
+    const blocked = new Set<string>();
+    for (const entry of [...this.queue]) {
+      if (this.expired(entry, now)) continue;
+      if (!this.o.capacity.hasRoom()) {
+        this.markWaiting(entry, 'capacity');
+        continue;
+      }
+      let result: 'admitted' | number;
+      try {
+        result = await this.tryModels(entry, blocked);
+      } catch (err) {
+        this.o.onError(err);
+        result = MAX_NAP_MS;
+      }
+      if (result === 'admitted') return 0;
+      this.markWaiting(entry, 'quota');
+      napMs = Math.min(napMs, result);
+    }
+    return Math.max(1, napMs);
+  }
+
+  /** Tries the ticket's models in order; 'admitted', or ms until one of them may have room. */
+  private async tryModels(entry: Entry, blocked: Set<string>): Promise<'admitted' | number> {
+    const { ticket } = entry;
+    const now = this.o.now();
+    const waited = now - ticket.waitingSince;
+    const models = waited >= this.o.fallbackAfterMs ? ticket.models : ticket.models.slice(0, 1);
+    let retryInMs = MAX_NAP_MS;
+    for (const model of models) {
+      if (blocked.has(model)) continue;
+      const breaker = this.o.breakerOf(model);
+      breaker.openUntil(this.o.quota.fleetOpenUntil(model));
+      if (breaker.current() === 'open') {
+        blocked.add(model);
+        retryInMs = Math.min(retryInMs, breaker.reopensAt - now);
+        continue;
+      }
+      const answer = await this.o.quota.tryAcquire(model, ticket.tokens, this.effectivePriority(ticket, now));
+      if (!answer.granted) {
+        if (answer.reason === 'breaker') breaker.openUntil(now + answer.retryInMs);
+        blocked.add(model);
+        retryInMs = Math.min(retryInMs, answer.retryInMs);
+        continue;
+      }
+      if (!breaker.tryPass().pass) {
+        // Another item holds the half-open breaker's one probe.
+        await this.o.quota.giveBack(answer.grant);
+        blocked.add(model);
+        continue;
+      }
+      this.remove(entry);
+      this.o.capacity.take();
+      entry.resolve({ model, grant: answer.grant, waitedMs: this.o.now() - ticket.waitingSince });
+      return 'admitted';
+    }
+    return retryInMs;
+  }
+
+  private order(a: Entry, b: Entry, now: number): number {
+    const rank = RANK[this.effectivePriority(a.ticket, now)] - RANK[this.effectivePriority(b.ticket, now)];
+    return rank !== 0 ? rank : a.ticket.waitingSince - b.ticket.waitingSince;
+  }
+
+  /** Drops an aborted or over-waited entry, rejecting it. */
+  private expired(entry: Entry, now: number): boolean {
+    const { ticket } = entry;
+    if (ticket.signal.aborted) {
+      this.remove(entry);
+      entry.reject(ticket.signal.reason);
+      return true;
+    }
+    if (now - ticket.waitingSince > this.o.maxWaitMs) {
+      this.remove(entry);
+      entry.reject(
+        new QuotaWaitExceededError(ticket.itemId, now - ticket.waitingSince, entry.waiting ?? 'quota'),
+      );
+      return true;
+    }
+    return false;
+  }
+
+  private markWaiting(entry: Entry, reason: Waiting): void {
+    if (entry.waiting === reason) return;
+    entry.waiting = reason;
+    entry.ticket.onWaiting(reason);
+  }
+
+  private remove(entry: Entry): void {
+    const at = this.queue.indexOf(entry);
+    if (at >= 0) this.queue.splice(at, 1);
+  }
+
+  private nap(ms: number): Promise<void> {
+    if (this.dirty) {
+      this.dirty = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    }).finally(() => {
+      this.wake = undefined;
+    });
+  }
+}

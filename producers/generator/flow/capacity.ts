@@ -1,0 +1,74 @@
+import { Aimd, type AimdOptions, type AimdState } from './aimd.js';
+
+export interface CapacityGateOptions {
+  /** The most generations this instance runs at once. */
+  readonly maxRunning: number;
+  /** Consumer lag above which the window shrinks. */
+  readonly lagTargetMs: number;
+  /** Reads the consumer's latest lag (cached by the reader); undefined when unknown. */
+  readonly readLagMs: () => Promise<number | undefined>;
+  readonly aimd?: Partial<AimdOptions>;
+  readonly now: () => number;
+}
+
+/**
+ * How many generations this producer instance may run at once: an AIMD window on the consumer's lag,
+ * so the producers admit new generations only while the pipeline behind them keeps up. A lag over
+ * the target halves the window (once per cool-down); time grows it back by a few generations per
+ * second. Generations already running are never stopped: the window only gates new starts.
+ */
+export class CapacityGate {
+  private readonly aimd: Aimd;
+  private state: AimdState;
+  private running = 0;
+
+  constructor(private readonly o: CapacityGateOptions) {
+    this.aimd = new Aimd({
+      min: 1,
+      max: o.maxRunning,
+      decreaseFactor: 0.5,
+      increasePerSecond: Math.max(1, o.maxRunning / 50),
+      cooldownMs: 1_000,
+      ...o.aimd,
+    });
+    this.state = this.aimd.initial();
+  }
+
+  /** The window now, in generations. */
+  window(): number {
+    return Math.max(1, Math.floor(this.aimd.valueAt(this.state, this.o.now())));
+  }
+
+  /** Generations running now. */
+  get inUse(): number {
+    return this.running;
+  }
+
+  /** Reads the consumer's lag and shrinks the window while it is over the target. */
+  async observe(): Promise<number | undefined> {
+    const lag = await this.o.readLagMs();
+    if (lag !== undefined && lag > this.o.lagTargetMs) {
+      const next = this.aimd.decrease(
+        { value: this.window(), decreasedAt: this.state.decreasedAt },
+        this.o.now(),
+      );
+      if (next) this.state = next;
+    }
+    return lag;
+  }
+
+  /** True when one more generation may start now. */
+  hasRoom(): boolean {
+    return this.running < this.window();
+  }
+
+  /** A generation started. */
+  take(): void {
+    this.running++;
+  }
+
+  /** A generation ended. */
+  done(): void {
+    this.running = Math.max(0, this.running - 1);
+  }
+}

@@ -1,0 +1,97 @@
+import type { Logger } from '../../shared/telemetry.js';
+import type { ClaimStore } from './claims.js';
+import { CancelledError, LeaseLostError } from './errors.js';
+import type { Generation } from './generation.js';
+
+export interface ClaimKeeperOptions {
+  readonly claims: ClaimStore;
+  /** How often running generations' cancel flags are read. */
+  readonly tickMs: number;
+  /** Lease of a running generation (renewed every quarter of it). */
+  readonly leaseMs: number;
+  /** Lease of a waiting one (renewed every quarter of it). */
+  readonly waitLeaseMs: number;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+/** Waiting generations' cancel flags are read every this many ticks: they have no model call to stop. */
+const WAITING_POLL_EVERY = 10;
+
+/**
+ * Keeps an invocation's claims: one timer renews each held generation's lease when due and reads the
+ * cancel flags and claimed attempts of all of them in one `BatchGetItem` per 100. A set flag stops
+ * the generation (`CancelledError`); a newer claimed attempt, or a renewal refused, means another
+ * producer took the item over (`LeaseLostError`).
+ */
+export class ClaimKeeper {
+  private readonly held = new Map<string, { readonly generation: Generation; renewAt: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticks = 0;
+  private stopped = false;
+
+  constructor(private readonly o: ClaimKeeperOptions) {}
+
+  hold(generation: Generation): void {
+    this.held.set(generation.itemId, { generation, renewAt: this.o.now() + this.o.leaseMs / 4 });
+    this.timer ??= setTimeout(() => void this.tick(), this.o.tickMs);
+  }
+
+  drop(generation: Generation): void {
+    if (this.held.get(generation.itemId)?.generation === generation) this.held.delete(generation.itemId);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async tick(): Promise<void> {
+    this.ticks++;
+    this.renewDue();
+    await this.poll().catch((err: unknown) =>
+      this.o.logger.warn('cancel poll failed; trying again at the next tick', { error: err }),
+    );
+    this.timer =
+      this.stopped || this.held.size === 0 ? undefined : setTimeout(() => void this.tick(), this.o.tickMs);
+  }
+
+  private renewDue(): void {
+    const now = this.o.now();
+    for (const entry of this.held.values()) {
+      if (entry.renewAt > now) continue;
+      const { generation } = entry;
+      const leaseMs = generation.phase === 'waiting' ? this.o.waitLeaseMs : this.o.leaseMs;
+      entry.renewAt = now + leaseMs / 4;
+      const { signal } = generation.controller;
+      this.o.claims.renew(generation.itemId, generation.attempt, signal, leaseMs).then(
+        (kept) => {
+          if (!kept && !signal.aborted)
+            generation.controller.abort(new LeaseLostError(generation.itemId, generation.attempt));
+        },
+        (err: unknown) => {
+          if (!signal.aborted)
+            this.o.logger.warn('lease renewal failed', { itemId: generation.itemId, error: err });
+        },
+      );
+    }
+  }
+
+  private async poll(): Promise<void> {
+    const due = [...this.held.values()]
+      .map((e) => e.generation)
+      .filter(
+        (g) =>
+          !g.controller.signal.aborted && (g.phase === 'running' || this.ticks % WAITING_POLL_EVERY === 0),
+      );
+    if (due.length === 0) return;
+    const flags = await this.o.claims.flags(due.map((g) => g.itemId));
+    for (const generation of due) {
+      const head = flags.get(generation.itemId);
+      if (!head || generation.controller.signal.aborted) continue;
+      if (head.cancelRequested) generation.controller.abort(new CancelledError(generation.itemId));
+      else if (head.claimedAttempt > generation.attempt)
+        generation.controller.abort(new LeaseLostError(generation.itemId, generation.attempt));
+    }
+  }
+}
