@@ -122,7 +122,8 @@ export function faultyDynamo(world: ConsumerWorld, rule: FaultRule): DynamoDBDoc
     (next, context) => async (args) => {
       const operation = String(context.commandName ?? '').replace(/Command$/, '');
       // The consumer's lag reports are advisory and written in the background: never faulted here.
-      if ((args.input as { TableName?: string }).TableName === world.config.tables.coordination) return next(args);
+      if ((args.input as { TableName?: string }).TableName === world.config.tables.coordination)
+        return next(args);
       const error = rule(operation, args.input as Record<string, unknown>);
       if (error) throw error;
       return next(args);

@@ -30,9 +30,11 @@ describe('Aimd', () => {
   });
 
   it('refuses settings that could not back off', () => {
-    expect(() => new Aimd({ min: 0, max: 1, decreaseFactor: 0.5, increasePerSecond: 1, cooldownMs: 0 })).toThrow(/min/);
-    expect(() => new Aimd({ min: 0.1, max: 1, decreaseFactor: 1, increasePerSecond: 1, cooldownMs: 0 })).toThrow(
-      /decreaseFactor/,
-    );
+    expect(
+      () => new Aimd({ min: 0, max: 1, decreaseFactor: 0.5, increasePerSecond: 1, cooldownMs: 0 }),
+    ).toThrow(/min/);
+    expect(
+      () => new Aimd({ min: 0.1, max: 1, decreaseFactor: 1, increasePerSecond: 1, cooldownMs: 0 }),
+    ).toThrow(/decreaseFactor/);
   });
 });

@@ -3,7 +3,12 @@ import { CircuitBreaker } from '../../../../../producers/generator/flow/breaker.
 
 function breaker() {
   const clock = { t: 0 };
-  const b = new CircuitBreaker({ failureThreshold: 3, coolDownMs: 1_000, maxCoolDownMs: 4_000, now: () => clock.t });
+  const b = new CircuitBreaker({
+    failureThreshold: 3,
+    coolDownMs: 1_000,
+    maxCoolDownMs: 4_000,
+    now: () => clock.t,
+  });
   return { b, clock };
 }
 

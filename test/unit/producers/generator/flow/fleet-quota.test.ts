@@ -82,7 +82,11 @@ describe('FleetQuota', () => {
   });
 
   it('charges the output burndown and gives unused reservation back when a request settles', async () => {
-    const { clock, quotas } = fleet(1, { requestsPerMinute: 6_000, tokensPerMinute: 60_000, outputBurndown: 5 });
+    const { clock, quotas } = fleet(1, {
+      requestsPerMinute: 6_000,
+      tokensPerMinute: 60_000,
+      outputBurndown: 5,
+    });
     const [quota] = quotas;
     if (!quota) throw new Error('no quota');
     const grant = await quota.tryAcquire(MODEL, 2_000, 'high');
