@@ -13,7 +13,7 @@ function fleet(instances: number, limits = LIMITS) {
   const store = new MemoryQuotaStore();
   const quotas = Array.from(
     { length: instances },
-    () => new FleetQuota({ store: new MemoryQuotaStore(), limitsOf: () => limits, now: () => clock.t }),
+    () => new FleetQuota({ store, limitsOf: () => limits, now: () => clock.t }),
   );
   return { clock, store, quotas };
 }
