@@ -30,15 +30,22 @@ const plainHttp = (endpoint: string | undefined) => endpoint?.startsWith('http:/
 export function createAwsClients(config: Config): AwsClients {
   const region = config.region;
   const { endpoints } = config;
+  // One retry layer per call: every DynamoDB, Kinesis and SQS call is wrapped in `withRetry` (or the
+  // chunk sink's own retries), with jittered backoff and a bound; SDK retries inside it would multiply
+  // the sends of one logical call in a brownout.
   const kinesis = new KinesisClient({
     region,
     endpoint: endpoints.kinesis,
+    maxAttempts: 1,
     // The default HTTP/2 handler fails against a plain-HTTP/1.1 endpoint (ERR_HTTP2_ERROR).
     ...(plainHttp(endpoints.kinesis) ? { requestHandler: new NodeHttpHandler() } : {}),
   });
-  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({ region, endpoint: endpoints.dynamodb }), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
+  const dynamo = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ region, endpoint: endpoints.dynamodb, maxAttempts: 1 }),
+    {
+      marshallOptions: { removeUndefinedValues: true },
+    },
+  );
   // A response stream holds its socket for the whole generation: the SDK's default of 50 sockets
   // would queue every generation beyond the 50th.
   const modelSockets = { maxSockets: Math.max(50, config.producer.maxConcurrentGenerations) };
@@ -54,7 +61,7 @@ export function createAwsClients(config: Config): AwsClients {
       httpsAgent: modelSockets,
     }),
   });
-  const sqs = new SQSClient({ region, endpoint: endpoints.sqs });
+  const sqs = new SQSClient({ region, endpoint: endpoints.sqs, maxAttempts: 1 });
   let secrets: SecretsManagerClient | undefined;
   const managementClients = new Map<string, ApiGatewayManagementApiClient>();
   return {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { EndRecord, ErrorInfo, Usage } from './contracts/chunk-record.js';
 import { ItemStatus, type StoredItem, Waiting } from './contracts/stored-item.js';
 import { StreamsError } from './errors.js';
+import { withRetry } from './retry.js';
 import { DEFAULT_TENANT } from './tenancy.js';
 
 /**
@@ -98,8 +99,9 @@ export async function readItemHead(
   tables: ItemTables,
   itemId: string,
 ): Promise<ItemHead | undefined> {
-  const { Item } = await dynamo.send(
-    new GetCommand({ TableName: tables.items, Key: { itemId }, ConsistentRead: true }),
+  const { Item } = await withRetry(
+    () => dynamo.send(new GetCommand({ TableName: tables.items, Key: { itemId }, ConsistentRead: true })),
+    { what: `GetItem ${tables.items}/${itemId}`, maxAttempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 },
   );
   return Item ? ItemHead.parse(Item) : undefined;
 }
@@ -114,15 +116,19 @@ export async function readFullText(
   const texts: string[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page = await dynamo.send(
-      new QueryCommand({
-        TableName: tables.text,
-        KeyConditionExpression: 'itemId = :id AND begins_with(#key, :prefix)',
-        ExpressionAttributeNames: { '#key': 'key' },
-        ExpressionAttributeValues: { ':id': head.itemId, ':prefix': textKeys.partsOf(head.attempt) },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
+    const page = await withRetry(
+      () =>
+        dynamo.send(
+          new QueryCommand({
+            TableName: tables.text,
+            KeyConditionExpression: 'itemId = :id AND begins_with(#key, :prefix)',
+            ExpressionAttributeNames: { '#key': 'key' },
+            ExpressionAttributeValues: { ':id': head.itemId, ':prefix': textKeys.partsOf(head.attempt) },
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      { what: `Query ${tables.text}/${head.itemId}`, maxAttempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 },
     );
     for (const row of page.Items ?? []) texts.push(z.object({ text: z.string() }).parse(row).text);
     startKey = page.LastEvaluatedKey;

@@ -17,7 +17,7 @@ import {
   MAX_LIST_LIMIT,
 } from '../../shared/contracts/stored-item.js';
 import { ItemId } from '../../shared/contracts/work-item.js';
-import { classifyAwsError, describe } from '../../shared/errors.js';
+import { classifyAwsError, describe, StreamsError } from '../../shared/errors.js';
 import { readItem } from '../../shared/items.js';
 import { withRetry } from '../../shared/retry.js';
 import type { Logger } from '../../shared/telemetry.js';
@@ -98,9 +98,11 @@ export function createQueryApiHandler(
         `the item id ${shown(itemId)} is malformed: an item id is 1–128 characters of A-Z a-z 0-9 . _ : -`,
       );
     }
+    // DynamoDB errors are retried inside readItem; here only a read that raced a new attempt.
     const item = await withRetry(() => readItem(dynamo, config.tables, itemId), {
       what: `reading item ${itemId}`,
       maxAttempts: 3,
+      retryOn: (_kind, err) => err instanceof StreamsError && err.code === 'text_parts_missing',
     });
     // Another tenant's item answers exactly like an unknown one: existence never leaks.
     if (!item || !mayRead(principal, item.tenant))

@@ -132,10 +132,8 @@ export class ClaimStore {
     if (await this.write(delivery, 'create', undefined, 1, this.o.now(), signal))
       return { kind: 'claimed', attempt: 1, decision: 'create', waitingSince: undefined };
     for (let round = 1; ; round++) {
-      const head = await withRetry(
-        () => readItemHead(this.o.dynamo, { items: this.o.table, text: '' }, item.itemId),
-        dynamoRetry(`GetItem ${this.o.table}/${item.itemId}`, signal),
-      );
+      // readItemHead retries throttling and transient errors itself.
+      const head = await readItemHead(this.o.dynamo, { items: this.o.table, text: '' }, item.itemId);
       const now = this.o.now();
       const decision = decideClaim(head, now, delivery.recordId);
       if (decision === 'completed') return { kind: 'completed' };
