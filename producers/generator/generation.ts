@@ -240,17 +240,7 @@ export class Generation {
     );
     if (this.controller.signal.reason instanceof LeaseLostError)
       return { kind: 'superseded', attempt: this.current };
-    const from = this.current;
-    const fenced = await env.claims.fence(this.itemId, from, from + 1).catch((err: unknown) => {
-      env.logger.error('could not fence a new attempt', {
-        itemId: this.itemId,
-        attempt: from + 1,
-        error: err,
-      });
-      return false;
-    });
-    if (!fenced) return { kind: 'superseded', attempt: from };
-    this.current = from + 1;
+    if (!(await this.fenceNext())) return { kind: 'superseded', attempt: this.current };
     this.waitingSince = env.now();
     return undefined;
   }
@@ -261,12 +251,7 @@ export class Generation {
    */
   private async failWithoutText(error: ErrorInfo, afterRecords = false): Promise<GenerationOutcome> {
     const { env } = this;
-    if (afterRecords) {
-      const from = this.current;
-      if (!(await env.claims.fence(this.itemId, from, from + 1).catch(() => false)))
-        return { kind: 'superseded', attempt: from };
-      this.current = from + 1;
-    }
+    if (afterRecords && !(await this.fenceNext())) return { kind: 'superseded', attempt: this.current };
     const attempt = this.current;
     try {
       await env.sink.put({
@@ -284,6 +269,25 @@ export class Generation {
     } catch (err) {
       return { kind: 'unwritable', attempt, error: err };
     }
+  }
+
+  /**
+   * Claims the next attempt. The attempt moves on before the write, so that the keeper, which may
+   * read the claim meanwhile, never takes the new attempt for another producer's.
+   */
+  private async fenceNext(): Promise<boolean> {
+    const from = this.current;
+    this.current = from + 1;
+    const fenced = await this.env.claims.fence(this.itemId, from, from + 1).catch((err: unknown) => {
+      this.env.logger.error('could not fence a new attempt', {
+        itemId: this.itemId,
+        attempt: from + 1,
+        error: err,
+      });
+      return false;
+    });
+    if (!fenced) this.current = from;
+    return fenced;
   }
 
   private markWaiting(reason: Waiting): void {

@@ -64,10 +64,12 @@ export class ClaimKeeper {
       const leaseMs = generation.phase === 'waiting' ? this.o.waitLeaseMs : this.o.leaseMs;
       entry.renewAt = now + leaseMs / 4;
       const { signal } = generation.controller;
-      this.o.claims.renew(generation.itemId, generation.attempt, signal, leaseMs).then(
+      const attempt = generation.attempt;
+      this.o.claims.renew(generation.itemId, attempt, signal, leaseMs).then(
         (kept) => {
-          if (!kept && !signal.aborted)
-            generation.controller.abort(new LeaseLostError(generation.itemId, generation.attempt));
+          // A refusal of an attempt the generation has since moved on from is not a takeover.
+          if (!kept && !signal.aborted && generation.attempt === attempt)
+            generation.controller.abort(new LeaseLostError(generation.itemId, attempt));
         },
         (err: unknown) => {
           if (!signal.aborted)

@@ -1,0 +1,134 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Waiting } from '../../../../../shared/contracts/stored-item.js';
+import type { Priority } from '../../../../../shared/contracts/work-item.js';
+import { Admission, type Admitted } from '../../../../../producers/generator/flow/admission.js';
+import { CircuitBreaker } from '../../../../../producers/generator/flow/breaker.js';
+import { CapacityGate } from '../../../../../producers/generator/flow/capacity.js';
+import { FleetQuota } from '../../../../../producers/generator/flow/fleet-quota.js';
+import { MemoryQuotaStore } from '../../../../../producers/generator/flow/memory-quota-store.js';
+import { QuotaWaitExceededError } from '../../../../../producers/generator/errors.js';
+
+const PRIMARY = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+const FALLBACK = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
+
+function admission(options: { rpm?: Record<string, number>; lagMs?: number; maxWaitMs?: number } = {}) {
+  const now = () => Date.now();
+  const rpm = options.rpm ?? { [PRIMARY]: 60 };
+  const quota = new FleetQuota({
+    store: new MemoryQuotaStore(),
+    limitsOf: (model) => ({
+      requestsPerMinute: rpm[model] ?? 0,
+      tokensPerMinute: 1_000_000,
+      outputBurndown: 1,
+    }),
+    now,
+  });
+  const breakers = new Map<string, CircuitBreaker>();
+  const capacity = new CapacityGate({
+    maxRunning: 100,
+    lagTargetMs: 1_000,
+    readLagMs: async () => options.lagMs,
+    now,
+  });
+  const a = new Admission({
+    quota,
+    capacity,
+    breakerOf: (model) => {
+      const b =
+        breakers.get(model) ??
+        new CircuitBreaker({ failureThreshold: 5, coolDownMs: 1_000, maxCoolDownMs: 8_000, now });
+      breakers.set(model, b);
+      return b;
+    },
+    fallbackAfterMs: 5_000,
+    maxWaitMs: options.maxWaitMs ?? 600_000,
+    ageStepMs: 20_000,
+    now,
+    onError: (err) => {
+      throw err;
+    },
+  });
+  return { a, capacity };
+}
+
+function ticket(itemId: string, priority: Priority, waiting: Waiting[] = [], waitingSince = Date.now()) {
+  return {
+    itemId,
+    priority,
+    models: [PRIMARY, FALLBACK],
+    tokens: 100,
+    waitingSince,
+    signal: new AbortController().signal,
+    onWaiting: (reason: Waiting) => waiting.push(reason),
+  };
+}
+
+describe('Admission', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_800_000_000_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('admits the highest priority first when quota is short, and ages a low item so it never starves', async () => {
+    const { a } = admission();
+    const order: string[] = [];
+    const record = (id: string) => (x: Admitted) => {
+      order.push(id);
+      a.done();
+      return x;
+    };
+    // Spend the burst, so that each further request waits for quota.
+    const warm = Promise.all(
+      [0, 1, 2, 3, 4].map((i) => a.admit(ticket(`warm-${i}`, 'high')).then(record(`warm-${i}`))),
+    );
+    await vi.advanceTimersByTimeAsync(4_000);
+    await warm;
+    order.length = 0;
+    const old = Date.now() - 45_000; // waited 45 s: two age steps up, from low to high
+    void a.admit(ticket('low', 'low')).then(record('low'));
+    void a.admit(ticket('aged-low', 'low', [], old)).then(record('aged-low'));
+    void a.admit(ticket('normal', 'normal')).then(record('normal'));
+    void a.admit(ticket('high', 'high')).then(record('high'));
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(order).toEqual(['aged-low', 'high', 'normal', 'low']);
+  });
+
+  it('says an item waits for quota, and fails it with quota_wait_exceeded after the maximum wait', async () => {
+    const { a } = admission({ rpm: { [PRIMARY]: 0 }, maxWaitMs: 10_000 });
+    const waiting: Waiting[] = [];
+    const result = a
+      .admit({ ...ticket('starved', 'high', waiting), models: [PRIMARY] })
+      .catch((err: unknown) => err);
+    await vi.advanceTimersByTimeAsync(12_000);
+    expect(await result).toBeInstanceOf(QuotaWaitExceededError);
+    expect(waiting).toEqual(['quota']);
+  });
+
+  it('runs an item on its fallback model once the primary has been out of quota for fallbackAfterMs', async () => {
+    const { a } = admission({ rpm: { [PRIMARY]: 0, [FALLBACK]: 60 } });
+    let admitted: Admitted | undefined;
+    void a.admit(ticket('fallback', 'normal')).then((x) => {
+      admitted = x;
+    });
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(admitted).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(admitted?.model).toBe(FALLBACK);
+  });
+
+  it('holds new items as waiting for capacity while the consumer lag is over its target', async () => {
+    const { a, capacity } = admission({ rpm: { [PRIMARY]: 6_000 }, lagMs: 5_000 });
+    const admitted: string[] = [];
+    const waiting: Waiting[] = [];
+    for (let i = 0; i < 200; i++)
+      void a.admit(ticket(`item-${i}`, 'normal', waiting)).then(() => admitted.push(`item-${i}`));
+    await vi.advanceTimersByTimeAsync(5_000);
+    // The window halved once per second from 100; the running generations never finish here.
+    expect(capacity.window()).toBeLessThan(100);
+    expect(admitted.length).toBeLessThan(100);
+    expect(admitted.length).toBe(capacity.inUse);
+    expect(waiting).toContain('capacity');
+  });
+});
