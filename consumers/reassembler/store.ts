@@ -311,7 +311,7 @@ export function createItemStore(options: ItemStoreOptions): ItemStore {
               TableName: tables.items,
               Key: { itemId },
               // Text or an ending means the item no longer waits for quota or capacity.
-              UpdateExpression: `SET ${sets.join(', ')}${state.status === 'queued' ? '' : ' REMOVE waiting'}`,
+              UpdateExpression: `SET ${sets.join(', ')}${state.status === 'queued' ? '' : ' REMOVE waiting, waitingSince'}`,
               ConditionExpression: condition,
               ExpressionAttributeNames: names,
               ExpressionAttributeValues: values,
