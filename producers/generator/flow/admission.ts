@@ -78,11 +78,12 @@ export class Admission {
 
   /** Waits for a model request slot for `ticket`. */
   admit(ticket: AdmissionTicket): Promise<Admitted> {
+    const onAbort = () => this.poke();
+    ticket.signal.addEventListener('abort', onAbort, { once: true });
     return new Promise<Admitted>((resolve, reject) => {
       this.queue.push({ ticket, resolve, reject, waiting: undefined });
-      ticket.signal.addEventListener('abort', () => this.poke(), { once: true });
       this.poke();
-    });
+    }).finally(() => ticket.signal.removeEventListener('abort', onAbort));
   }
 
   /** A generation ended: its capacity slot is free. */
