@@ -1,4 +1,4 @@
-import { loadConfig, ModelPrice } from '../shared/config.js';
+import { loadConfig, ModelPrice, ModelQuotaLimits } from '../shared/config.js';
 import { ENV } from '../shared/env.js';
 import {
   CHUNK_MAPPING,
@@ -7,6 +7,7 @@ import {
   RETRY_UNTIL_RECORD_AGE,
   type StreamMappingSettings,
 } from '../shared/mappings.js';
+import { parseModelId } from './constructs/bedrock-models.js';
 
 /**
  * The deployment's settings, read from CDK context (`cdk.json`, or `-c key=value` on the command
@@ -47,6 +48,12 @@ export interface AlarmSettings {
   readonly bedrockThrottles: number;
   /** Alarm when Kinesis throttles at least this many reads or writes in a period. */
   readonly kinesisThrottles: number;
+  /** Alarm when the generator sees at least this many model requests throttled or refused per period, sustained. */
+  readonly modelThrottles: number;
+  /** Alarm when at least this many waiting items are released for redelivery per period, sustained. */
+  readonly waitingReleased: number;
+  /** Consecutive periods the two sustained alarms need. */
+  readonly sustainedPeriods: number;
   /** SNS topic the alarms notify; undefined means the alarms only show on the dashboard. */
   readonly topicArn: string | undefined;
 }
@@ -60,6 +67,10 @@ export interface StreamsSettings {
   readonly additionalModelIds: readonly string[];
   /** Prices per 1,000 tokens merged over the built-in table (MODEL_PRICES); undefined keeps it. */
   readonly modelPrices: Readonly<Record<string, ModelPrice>> | undefined;
+  /** The account's quota per model id (MODEL_QUOTAS); undefined keeps the per-instance limits. */
+  readonly modelQuotas: Readonly<Record<string, ModelQuotaLimits>> | undefined;
+  /** Models to run instead of each model, in order (MODEL_FALLBACKS); the generator may invoke them. */
+  readonly modelFallbacks: Readonly<Record<string, readonly string[]>> | undefined;
   /** Shards of the input stream; 0 means on-demand capacity. */
   readonly inputShardCount: number;
   /** Shards of the chunk stream; 0 means on-demand capacity. */
@@ -119,6 +130,9 @@ export const PRODUCER_LIMITS = {
   bedrockConnectTimeoutMs: ENV.bedrockConnectTimeoutMs,
   bedrockReadTimeoutMs: ENV.bedrockReadTimeoutMs,
   cancelPollIntervalMs: ENV.cancelPollIntervalMs,
+  fallbackAfterMs: ENV.fallbackAfterMs,
+  maxQuotaWaitSeconds: ENV.maxQuotaWaitSeconds,
+  consumerLagTargetMs: ENV.consumerLagTargetMs,
 } as const;
 
 export const DELIVERY_LIMITS = {
@@ -149,6 +163,8 @@ export const CONTEXT_DEFAULTS = {
   modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
   additionalModelIds: [] as string[],
   modelPrices: undefined,
+  modelQuotas: undefined,
+  modelFallbacks: undefined,
   inputShardCount: 0,
   chunkShardCount: 0,
   streamRetentionHours: 24,
@@ -184,6 +200,9 @@ export const CONTEXT_DEFAULTS = {
   functionErrorsAlarmThreshold: 1,
   bedrockThrottlesAlarmThreshold: 10,
   kinesisThrottlesAlarmThreshold: 1,
+  modelThrottlesAlarmThreshold: 10,
+  waitingReleasedAlarmThreshold: 1,
+  flowControlAlarmPeriods: 3,
   alarmTopicArn: undefined,
 } as const;
 
@@ -275,11 +294,17 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
     );
   }
 
+  const modelId = read.string('modelId');
+  const additionalModelIds = read.stringList('additionalModelIds');
+  const { modelQuotas, modelFallbacks } = readFlowControl(read, [modelId, ...additionalModelIds]);
+
   return {
     stackName,
-    modelId: read.string('modelId'),
-    additionalModelIds: read.stringList('additionalModelIds'),
+    modelId,
+    additionalModelIds,
     modelPrices: read.modelPrices('modelPrices'),
+    modelQuotas,
+    modelFallbacks,
     inputShardCount: read.integer('inputShardCount', 0, 10_000, ' (0 = on-demand)'),
     chunkShardCount: read.integer('chunkShardCount', 0, 10_000, ' (0 = on-demand)'),
     streamRetentionHours,
@@ -314,9 +339,40 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
       functionErrors: read.integer('functionErrorsAlarmThreshold', 1, 1_000_000),
       bedrockThrottles: read.integer('bedrockThrottlesAlarmThreshold', 1, 1_000_000),
       kinesisThrottles: read.integer('kinesisThrottlesAlarmThreshold', 1, 1_000_000),
+      modelThrottles: read.integer('modelThrottlesAlarmThreshold', 1, 1_000_000),
+      waitingReleased: read.integer('waitingReleasedAlarmThreshold', 1, 1_000_000),
+      sustainedPeriods: read.integer('flowControlAlarmPeriods', 1, 60),
       topicArn: read.optionalSnsTopicArn('alarmTopicArn'),
     },
   };
+}
+
+/**
+ * Quotas and fallbacks, checked against the configured models: a fallback list must belong to a
+ * configured model, and a quota to a model the generator may invoke (configured or a fallback),
+ * so a misspelt model id fails here rather than leaving a model without its quota.
+ */
+function readFlowControl(read: ContextReader, configured: readonly string[]) {
+  const modelFallbacks = read.modelFallbacks('modelFallbacks');
+  const modelQuotas = read.modelQuotas('modelQuotas');
+  for (const modelId of Object.keys(modelFallbacks ?? {})) {
+    if (!configured.includes(modelId)) {
+      throw new ContextError(
+        `context "modelFallbacks" names model ${JSON.stringify(modelId)}, which is not configured: ` +
+          `expected one of modelId / additionalModelIds (${configured.join(', ')})`,
+      );
+    }
+  }
+  const invocable = [...configured, ...Object.values(modelFallbacks ?? {}).flat()];
+  for (const modelId of Object.keys(modelQuotas ?? {})) {
+    if (!invocable.includes(modelId)) {
+      throw new ContextError(
+        `context "modelQuotas" names model ${JSON.stringify(modelId)}, which the generator never invokes: ` +
+          `expected one of ${[...new Set(invocable)].join(', ')}`,
+      );
+    }
+  }
+  return { modelQuotas, modelFallbacks };
 }
 
 type Key = keyof typeof CONTEXT_DEFAULTS;
@@ -406,6 +462,58 @@ class ContextReader {
       prices[modelId] = parsed.data;
     }
     return prices;
+  }
+
+  private object(key: Key, expected: string): Record<string, unknown> | undefined {
+    const value = this.raw(key);
+    if (value === undefined || value === '') return undefined;
+    const object = typeof value === 'string' ? parseJson(value) : value;
+    if (typeof object !== 'object' || object === null || Array.isArray(object))
+      this.fail(key, value, expected);
+    return object as Record<string, unknown>;
+  }
+
+  modelQuotas(key: Key): Record<string, ModelQuotaLimits> | undefined {
+    const expected =
+      'an object of model id → { "requestsPerMinute": integer ≥ 0, "tokensPerMinute": integer ≥ 0, ' +
+      '"outputBurndown"?: number 1–100 } (the account quota)';
+    const object = this.object(key, expected);
+    if (object === undefined) return undefined;
+    const quotas: Record<string, ModelQuotaLimits> = {};
+    for (const [modelId, limits] of Object.entries(object)) {
+      this.modelIdOf(key, modelId);
+      const parsed = ModelQuotaLimits.strict().safeParse(limits);
+      if (!parsed.success) this.fail(`${key}.${modelId}`, limits, expected);
+      quotas[modelId] = parsed.data;
+    }
+    return quotas;
+  }
+
+  modelFallbacks(key: Key): Record<string, string[]> | undefined {
+    const expected = 'an object of model id → a list of 1 to 5 other model ids, tried in order';
+    const object = this.object(key, expected);
+    if (object === undefined) return undefined;
+    const fallbacks: Record<string, string[]> = {};
+    for (const [modelId, list] of Object.entries(object)) {
+      this.modelIdOf(key, modelId);
+      const valid =
+        Array.isArray(list) &&
+        list.length >= 1 &&
+        list.length <= 5 &&
+        list.every((id) => typeof id === 'string' && id !== modelId);
+      if (!valid) this.fail(`${key}.${modelId}`, list, expected);
+      fallbacks[modelId] = (list as string[]).map((id) => this.modelIdOf(`${key}.${modelId}`, id));
+    }
+    return fallbacks;
+  }
+
+  /** A model id as Bedrock knows it (foundation model or cross-region profile), or a ContextError. */
+  private modelIdOf(key: string, id: string): string {
+    try {
+      return parseModelId(id).id;
+    } catch (err) {
+      throw new ContextError(`context "${key}": ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   optionalSnsTopicArn(key: Key): string | undefined {

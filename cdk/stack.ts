@@ -60,19 +60,28 @@ export class KinesisModelStreamsStack extends Stack {
     });
     const tables = new StreamsTables(this, 'Tables', { removalPolicy });
     const deadLetters = new DeadLetterQueue(this, 'DeadLetters', { removalPolicy });
-    const models = new BedrockModels(this, 'Models', { modelIds: [s.modelId, ...s.additionalModelIds] });
+    // Fallback models are invoked like the configured ones, so IAM and the metrics cover them too.
+    const fallbackIds = Object.values(s.modelFallbacks ?? {}).flat();
+    const models = new BedrockModels(this, 'Models', {
+      modelIds: [s.modelId, ...s.additionalModelIds, ...fallbackIds],
+    });
+    const flowControl: Record<string, string> = {
+      ...(s.modelQuotas ? { [ENV.modelQuotas]: JSON.stringify(s.modelQuotas) } : {}),
+      ...(s.modelFallbacks ? { [ENV.modelFallbacks]: JSON.stringify(s.modelFallbacks) } : {}),
+    };
 
     const generator = new Generator(this, 'Generator', {
       inputStream: streams.inputStream,
       chunkStream: streams.chunkStream,
       itemsTable: tables.items,
+      coordinationTable: tables.coordination,
       deadLetters,
       models,
       mapping: s.inputMapping,
       memorySizeMb: s.generator.memorySizeMb,
       timeoutSeconds: s.generator.timeoutSeconds,
       reservedConcurrentExecutions: s.generator.reservedConcurrency,
-      environment: { ...s.producerEnvironment, ...prices },
+      environment: { ...s.producerEnvironment, ...flowControl, ...prices },
       ...logging,
     });
 
@@ -100,6 +109,7 @@ export class KinesisModelStreamsStack extends Stack {
       itemsTable: tables.items,
       textTable: tables.text,
       connectionsTable: tables.connections,
+      coordinationTable: tables.coordination,
       viewers: webSocket,
       deadLetters,
       mapping: s.chunkMapping,
@@ -138,7 +148,12 @@ export class KinesisModelStreamsStack extends Stack {
       },
       deadLetters,
       models,
-      tables: { items: tables.items, text: tables.text, connections: tables.connections },
+      tables: {
+        items: tables.items,
+        text: tables.text,
+        connections: tables.connections,
+        coordination: tables.coordination,
+      },
       webSocketApi: webSocket,
       queryApi,
       thresholds: s.alarms,

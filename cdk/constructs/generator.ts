@@ -1,16 +1,20 @@
 import { Duration } from 'aws-cdk-lib';
-import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/env.js';
+import { METRICS_NAMESPACE, SERVICE } from '../../shared/telemetry.js';
 import type { BedrockModels } from './bedrock-models.js';
 import type { DeadLetterQueue } from './dead-letters.js';
 import { kinesisEventSourceProps, type StreamMappingProps } from './event-sources.js';
 import { HandlerFunction, type HandlerLogLevel, handlerEntry } from './handler-function.js';
-import { grantTableAccess } from './tables.js';
+import { grantItemActions, grantTableAccess } from './tables.js';
+
+/** The `function` dimension of the generator handler's metrics (its `createMetrics` name). */
+const PRODUCER_METRICS_FUNCTION = 'producer';
 
 export interface GeneratorProps {
   /** Work items, read by standard polling. */
@@ -19,6 +23,8 @@ export interface GeneratorProps {
   readonly chunkStream: kinesis.IStream;
   /** Item heads: the generator claims an item, records its status and sees cancel requests. */
   readonly itemsTable: dynamodb.ITable;
+  /** Shared model quota rows (read and updated) and the consumer's lag row (read). */
+  readonly coordinationTable: dynamodb.ITable;
   readonly deadLetters: DeadLetterQueue;
   readonly models: BedrockModels;
   /** How the input stream is read. */
@@ -34,7 +40,9 @@ export interface GeneratorProps {
    */
   readonly timeoutSeconds?: number;
   /**
-   * Concurrency reserved for (and capping) the generator, e.g. to stay inside Bedrock quotas.
+   * Concurrency reserved for (and capping) the generator. The input mapping polls Kinesis, which
+   * has no maximum concurrency setting: without this the generator runs up to shards ×
+   * parallelization factor invocations, and an on-demand stream's shard count changes by itself.
    * @default - unreserved
    */
   readonly reservedConcurrentExecutions?: number;
@@ -70,6 +78,7 @@ export class Generator extends Construct {
         [ENV.inputStream]: props.inputStream.streamName,
         [ENV.chunkStream]: props.chunkStream.streamName,
         [ENV.itemsTable]: props.itemsTable.tableName,
+        [ENV.coordinationTable]: props.coordinationTable.tableName,
         [ENV.deadLetterQueueUrl]: props.deadLetters.queue.queueUrl,
         [ENV.defaultModelId]: props.models.defaultModelId,
         ...props.environment,
@@ -84,8 +93,28 @@ export class Generator extends Construct {
     );
     props.chunkStream.grantWrite(fn);
     grantTableAccess(fn, props.itemsTable, { read: true, write: true });
+    // Quota rows are read (GetItem) and settled with conditional updates (UpdateItem); the lag row
+    // is only read. Nothing else touches the table.
+    grantItemActions(fn, props.coordinationTable, ['GetItem', 'UpdateItem']);
     props.models.grantInvoke(fn);
     props.deadLetters.grantSendDeadLetters(fn);
+  }
+
+  /**
+   * One of the generator's own metrics (namespace `KinesisModelStreams`, EMF from the handler),
+   * e.g. `ModelThrottles`, `QuotaWaitExceeded`, `BreakerOpenings`; summed over the period.
+   */
+  metricProducer(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      // The dimensions Powertools puts on every metric of the handler: the service and the
+      // handler's function name (`producers/generator/handler.ts`).
+      dimensionsMap: { service: SERVICE, function: PRODUCER_METRICS_FUNCTION },
+      statistic: 'Sum',
+      period: Duration.minutes(5),
+      ...props,
+    });
   }
 
   /** Age of the oldest work item not yet processed (maximum over the period). */

@@ -50,6 +50,24 @@ export interface AlarmThresholds {
    * @default 1
    */
   readonly kinesisThrottles?: number;
+  /**
+   * Model requests the generator saw throttled or refused (`ModelThrottles` +
+   * `ModelRequestsRefused`) in each period, for `sustainedPeriods` periods in a row: the shared
+   * quota is set above what the account really has, or another client uses it.
+   * @default 10
+   */
+  readonly modelThrottles?: number;
+  /**
+   * Waiting items released for a redelivery (`WaitingReleased`) in each period, for
+   * `sustainedPeriods` periods in a row: work waits for quota longer than an invocation lasts.
+   * @default 1
+   */
+  readonly waitingReleased?: number;
+  /**
+   * Consecutive periods the two sustained alarms above need (1–60).
+   * @default 3
+   */
+  readonly sustainedPeriods?: number;
 }
 
 export interface StreamsMonitoringProps {
@@ -75,8 +93,9 @@ export interface StreamsMonitoringProps {
 
 /**
  * The operator's view: alarms on what stops or delays the pipeline (iterator age of both event
- * source mappings, dead letters, Bedrock and Kinesis throttling, function errors) and one
- * CloudWatch dashboard from input to viewers.
+ * source mappings, dead letters, Bedrock and Kinesis throttling, function errors, and the
+ * generator's flow control: sustained model throttling, items waiting too long, an open breaker)
+ * and one CloudWatch dashboard from input to viewers.
  */
 export class StreamsMonitoring extends Construct {
   readonly alarms: readonly cloudwatch.Alarm[];
@@ -89,12 +108,20 @@ export class StreamsMonitoring extends Construct {
     checkRange(this, 'thresholds.periodMinutes', periodMinutes, 1, 60);
     const period = Duration.minutes(periodMinutes);
     const alarms: cloudwatch.Alarm[] = [];
-    const alarm = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
+    const sustainedPeriods = t.sustainedPeriods ?? 3;
+    checkRange(this, 'thresholds.sustainedPeriods', sustainedPeriods, 1, 60);
+    const alarm = (
+      alarmId: string,
+      metric: cloudwatch.IMetric,
+      threshold: number,
+      description: string,
+      evaluationPeriods = 1,
+    ) => {
       checkRange(this, `threshold of ${alarmId}`, threshold, 1, Number.MAX_SAFE_INTEGER);
       const created = new cloudwatch.Alarm(this, alarmId, {
         metric,
         threshold,
-        evaluationPeriods: 1,
+        evaluationPeriods,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
@@ -151,6 +178,8 @@ export class StreamsMonitoring extends Construct {
       t.kinesisThrottles ?? 1,
       'Kinesis throttles puts or reads: add shards (or use on-demand) or coalesce chunk records more.',
     );
+    const flow = flowControlAlarms(props.generator, period, sustainedPeriods, t);
+    for (const a of flow) alarm(a.id, a.metric, a.threshold, a.description, a.evaluationPeriods);
     for (const [name, handler] of Object.entries(props.functions)) {
       alarm(
         `${name}Errors`,
@@ -220,7 +249,11 @@ export class StreamsMonitoring extends Construct {
               props.models.metric('Invocations', m.id, { statistic: 'Sum', label: m.id }),
             ),
           }),
-          new cloudwatch.GraphWidget({ title: 'Bedrock throttles', width: 6, left: [bedrockThrottles] }),
+          new cloudwatch.GraphWidget({
+            title: 'Bedrock throttles; generator flow control',
+            width: 6,
+            left: [bedrockThrottles, ...flow.map((a) => a.metric)],
+          }),
           new cloudwatch.GraphWidget({
             title: 'Bedrock output tokens',
             width: 6,
@@ -291,4 +324,67 @@ export class StreamsMonitoring extends Construct {
       ],
     });
   }
+}
+
+/** One flow-control alarm of the generator, before it is created. */
+interface FlowControlAlarm {
+  readonly id: string;
+  readonly metric: cloudwatch.IMetric;
+  readonly threshold: number;
+  readonly description: string;
+  readonly evaluationPeriods: number;
+}
+
+/**
+ * The generator's flow-control alarms, on its own metrics. Throttling and releases are expected in
+ * bursts (the quota and AIMD absorb them), so those two alarm only when sustained; an item given
+ * up after waiting its longest, or a breaker opening, is worth a look every time.
+ */
+function flowControlAlarms(
+  generator: Generator,
+  period: Duration,
+  sustainedPeriods: number,
+  t: AlarmThresholds,
+): FlowControlAlarm[] {
+  const m = (name: string) => generator.metricProducer(name, { period });
+  const throttled = new cloudwatch.MathExpression({
+    expression: 'FILL(throttles, 0) + FILL(refused, 0)',
+    usingMetrics: { throttles: m('ModelThrottles'), refused: m('ModelRequestsRefused') },
+    label: 'Model requests throttled or refused',
+    period,
+  });
+  return [
+    {
+      id: 'ModelThrottles',
+      metric: throttled,
+      threshold: t.modelThrottles ?? 10,
+      evaluationPeriods: sustainedPeriods,
+      description:
+        'Model requests keep being throttled or refused: lower MODEL_QUOTAS to what the account really has, or raise the account quota.',
+    },
+    {
+      id: 'QuotaWaitExceeded',
+      metric: m('QuotaWaitExceeded'),
+      threshold: 1,
+      evaluationPeriods: 1,
+      description:
+        'Work items failed after waiting MAX_QUOTA_WAIT_SECONDS for model quota or capacity: offered load exceeds the quota.',
+    },
+    {
+      id: 'WaitingReleased',
+      metric: m('WaitingReleased'),
+      threshold: t.waitingReleased ?? 1,
+      evaluationPeriods: sustainedPeriods,
+      description:
+        'Waiting work items keep being released for redelivery: they wait for quota longer than an invocation lasts.',
+    },
+    {
+      id: 'BreakerOpen',
+      metric: m('BreakerOpenings'),
+      threshold: 1,
+      evaluationPeriods: 1,
+      description:
+        'A model circuit breaker opened: the model failed or throttled repeatedly; requests go to fallbacks or wait.',
+    },
+  ];
 }

@@ -9,7 +9,7 @@ import { ENV } from '../../shared/env.js';
 import type { DeadLetterQueue } from './dead-letters.js';
 import { kinesisEventSourceProps, type StreamMappingProps } from './event-sources.js';
 import { HandlerFunction, type HandlerLogLevel, handlerEntry } from './handler-function.js';
-import { grantTableAccess } from './tables.js';
+import { grantItemActions, grantTableAccess } from './tables.js';
 import type { IViewerConnections } from './websocket-api.js';
 
 export interface ReassemblerProps {
@@ -19,6 +19,8 @@ export interface ReassemblerProps {
   readonly textTable: dynamodb.ITable;
   /** Subscriptions: who receives each item's deltas. */
   readonly connectionsTable: dynamodb.ITable;
+  /** Where the consumer reports its lag (one row, updated) for the producers' admission. */
+  readonly coordinationTable: dynamodb.ITable;
   /** The WebSocket stage the deltas are posted to. */
   readonly viewers: IViewerConnections;
   readonly deadLetters: DeadLetterQueue;
@@ -74,6 +76,7 @@ export class Reassembler extends Construct {
         [ENV.itemsTable]: props.itemsTable.tableName,
         [ENV.textTable]: props.textTable.tableName,
         [ENV.connectionsTable]: props.connectionsTable.tableName,
+        [ENV.coordinationTable]: props.coordinationTable.tableName,
         [ENV.deadLetterQueueUrl]: props.deadLetters.queue.queueUrl,
         [ENV.websocketManagementEndpoint]: props.viewers.managementEndpoint,
         ...props.environment,
@@ -94,6 +97,8 @@ export class Reassembler extends Construct {
     grantTableAccess(fn, props.textTable, { read: true, write: true });
     // Deltas go to an item's subscribers; connections found gone (410) are removed.
     grantTableAccess(fn, props.connectionsTable, { read: true, write: true });
+    // It only writes its lag row; the quota rows are the producers'.
+    grantItemActions(fn, props.coordinationTable, ['UpdateItem']);
     props.viewers.grantPostToConnections(fn);
     props.deadLetters.grantSendDeadLetters(fn);
   }

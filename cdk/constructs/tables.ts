@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
@@ -13,13 +13,16 @@ export interface StreamsTablesProps {
 }
 
 /**
- * The items, item-text and connections tables, created from the same specification as the local
- * stack's (`shared/tables.ts`): on demand, TTL on `expiresAt`, point-in-time recovery.
+ * The items, item-text, connections and coordination tables, created from the same specification
+ * as the local stack's (`shared/tables.ts`): on demand, TTL on `expiresAt`, point-in-time recovery
+ * on every table but coordination.
  */
 export class StreamsTables extends Construct {
   readonly items: dynamodb.ITable;
   readonly text: dynamodb.ITable;
   readonly connections: dynamodb.ITable;
+  /** Rows every producer and consumer instance shares: model quota buckets and consumer lag. */
+  readonly coordination: dynamodb.ITable;
 
   constructor(scope: Construct, id: string, props: StreamsTablesProps = {}) {
     super(scope, id);
@@ -27,17 +30,34 @@ export class StreamsTables extends Construct {
     this.items = tableFromSpec(this, 'Items', TABLES.items, removalPolicy);
     this.text = tableFromSpec(this, 'ItemText', TABLES.text, removalPolicy);
     this.connections = tableFromSpec(this, 'Connections', TABLES.connections, removalPolicy);
+    // Soft state only: a quota row refills to its limit within a minute and the lag row is
+    // rewritten by the next consumer batch, so a restored copy would be stale on arrival and a lost
+    // table costs at most one minute of looser rate limiting. Recovery would only add cost.
+    const coordination = tableFromSpec(this, 'Coordination', TABLES.coordination, removalPolicy, false);
+    Validations.of(coordination).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'The coordination table holds soft state (model quota buckets that refill within a minute, the ' +
+        'consumer lag rewritten every batch); a point-in-time copy would be stale when restored.',
+    });
+    this.coordination = coordination;
   }
 }
 
-function tableFromSpec(scope: Construct, id: string, spec: TableSpec, removalPolicy: RemovalPolicy) {
+function tableFromSpec(
+  scope: Construct,
+  id: string,
+  spec: TableSpec,
+  removalPolicy: RemovalPolicy,
+  pointInTimeRecovery = true,
+) {
   const key = (name: string) => ({ name, type: dynamodb.AttributeType.STRING });
   const table = new dynamodb.Table(scope, id, {
     partitionKey: key(spec.partitionKey),
     sortKey: spec.sortKey ? key(spec.sortKey) : undefined,
     billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
     timeToLiveAttribute: TTL_ATTRIBUTE,
-    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: pointInTimeRecovery },
     removalPolicy,
   });
   for (const index of spec.indexes ?? []) {
@@ -103,4 +123,27 @@ export function grantTableAccess(
     ...(access.indexes ?? []).map((name) => `${table.tableArn}/index/${name}`),
   ];
   return iam.Grant.addToPrincipal({ grantee, actions, resourceArns });
+}
+
+/** Item-level DynamoDB actions a function may be granted one by one. */
+export type ItemAction = 'GetItem' | 'UpdateItem';
+
+/**
+ * Grants exactly the named item actions on one table (no index, no scan): for a function that
+ * touches a table through one or two calls, where `grantTableAccess`'s read or write sets would
+ * give more than it uses.
+ */
+export function grantItemActions(
+  grantee: iam.IGrantable,
+  table: dynamodb.ITable,
+  actions: readonly ItemAction[],
+): iam.Grant {
+  if (actions.length === 0) {
+    throw new Error(`grantItemActions: name at least one action for table ${table.node.path}`);
+  }
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions: [...new Set(actions)].map((a) => `dynamodb:${a}`),
+    resourceArns: [table.tableArn],
+  });
 }

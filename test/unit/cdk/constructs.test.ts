@@ -8,7 +8,7 @@ import { DeadLetterQueue } from '../../../cdk/constructs/dead-letters.js';
 import { kinesisEventSourceProps } from '../../../cdk/constructs/event-sources.js';
 import { HandlerFunction, handlerEntry } from '../../../cdk/constructs/handler-function.js';
 import { WorkStreams } from '../../../cdk/constructs/streams.js';
-import { grantTableAccess } from '../../../cdk/constructs/tables.js';
+import { grantItemActions, grantTableAccess } from '../../../cdk/constructs/tables.js';
 import { TokenSecret } from '../../../cdk/constructs/token-secret.js';
 import { ViewerWebSocketApi } from '../../../cdk/constructs/websocket-api.js';
 
@@ -160,5 +160,25 @@ describe('grantTableAccess', () => {
       'dynamodb:DeleteItem',
       'dynamodb:BatchWriteItem',
     ]);
+  });
+});
+
+describe('grantItemActions', () => {
+  it('grants exactly the actions named, once each, on the table alone', () => {
+    // Prepare
+    const stack = newStack();
+    const table = new dynamodb.Table(stack, 'T', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+    });
+    const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    // Act
+    grantItemActions(role, table, ['UpdateItem', 'GetItem', 'UpdateItem']);
+    // Assess
+    const policy = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy'))[0]!;
+    const [statement, ...others] = policy.Properties.PolicyDocument.Statement;
+    expect(others).toEqual([]);
+    expect(statement.Action).toEqual(['dynamodb:UpdateItem', 'dynamodb:GetItem']);
+    expect(JSON.stringify(statement.Resource)).not.toContain('/index/');
+    expect(() => grantItemActions(role, table, [])).toThrow(/name at least one action for table Test\/T/);
   });
 });

@@ -114,4 +114,103 @@ describe('readSettings', () => {
       readSettings({ 'aws:cdk:bundling-stacks': [], '@aws-cdk/core:newStyleStackSynthesis': true }),
     ).not.toThrow();
   });
+  describe('flow control', () => {
+    const HAIKU = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+
+    it('reads quotas and fallbacks, as JSON objects or the strings `-c` gives', () => {
+      // Act
+      const settings = readSettings({
+        modelQuotas: JSON.stringify({ [HAIKU]: { requestsPerMinute: 120, tokensPerMinute: 40_000 } }),
+        modelFallbacks: { [HAIKU]: ['amazon.nova-lite-v1:0'] },
+        maxQuotaWaitSeconds: 900,
+        consumerLagTargetMs: '1500',
+        fallbackAfterMs: 5000,
+      });
+      // Assess
+      expect(settings.modelQuotas).toEqual({
+        [HAIKU]: { requestsPerMinute: 120, tokensPerMinute: 40_000, outputBurndown: 1 },
+      });
+      expect(settings.modelFallbacks).toEqual({ [HAIKU]: ['amazon.nova-lite-v1:0'] });
+      expect(settings.producerEnvironment).toEqual({
+        MAX_QUOTA_WAIT_SECONDS: '900',
+        CONSUMER_LAG_TARGET_MS: '1500',
+        FALLBACK_AFTER_MS: '5000',
+      });
+      // Absent, they leave the handlers' defaults alone.
+      expect(readSettings({})).toMatchObject({ modelQuotas: undefined, modelFallbacks: undefined });
+    });
+
+    it.each([
+      ['not an object', '[1, 2]', /"modelQuotas"="\[1, 2\]" is not valid: expected an object of model id/],
+      [
+        'a negative limit',
+        { [HAIKU]: { requestsPerMinute: -1, tokensPerMinute: 40_000 } },
+        /"modelQuotas\.anthropic\.claude-3-5-haiku-20241022-v1:0"=\{"requestsPerMinute":-1,.*is not valid/,
+      ],
+      [
+        'a missing limit',
+        { [HAIKU]: { requestsPerMinute: 120 } },
+        /"modelQuotas\.anthropic.*"=\{"requestsPerMinute":120\} is not valid: expected .*tokensPerMinute/,
+      ],
+      [
+        'a misspelt field',
+        { [HAIKU]: { requestsPerMinute: 120, tokensPerMinute: 1, burndown: 3 } },
+        /"modelQuotas\.anthropic.*"burndown":3\} is not valid/,
+      ],
+      [
+        'a malformed model id',
+        { 'not a model': { requestsPerMinute: 1, tokensPerMinute: 1 } },
+        /"modelQuotas": model id "not a model" is not valid/,
+      ],
+      [
+        'a model the generator never invokes',
+        { 'amazon.nova-lite-v1:0': { requestsPerMinute: 1, tokensPerMinute: 1 } },
+        /"modelQuotas" names model "amazon\.nova-lite-v1:0", which the generator never invokes: expected one of anthropic/,
+      ],
+    ])('refuses modelQuotas with %s', (_name, modelQuotas, message) => {
+      expect(() => readSettings({ modelQuotas })).toThrow(ContextError);
+      expect(() => readSettings({ modelQuotas })).toThrow(message);
+    });
+
+    it.each([
+      [
+        'an empty list',
+        { [HAIKU]: [] },
+        /"modelFallbacks\.anthropic.*"=\[\] is not valid: expected .*1 to 5/,
+      ],
+      [
+        'the model itself',
+        { [HAIKU]: [HAIKU] },
+        /"modelFallbacks\.anthropic.*is not valid: expected .*other model ids/,
+      ],
+      [
+        'a malformed fallback id',
+        { [HAIKU]: ['nova'] },
+        /"modelFallbacks\.anthropic.*": model id "nova" is not valid/,
+      ],
+      [
+        'a model not configured',
+        { 'amazon.nova-lite-v1:0': [HAIKU] },
+        /"modelFallbacks" names model "amazon\.nova-lite-v1:0", which is not configured/,
+      ],
+    ])('refuses modelFallbacks with %s', (_name, modelFallbacks, message) => {
+      expect(() => readSettings({ modelFallbacks })).toThrow(ContextError);
+      expect(() => readSettings({ modelFallbacks })).toThrow(message);
+    });
+
+    it('checks the flow-control limits with the handlers’ schema', () => {
+      expect(() => readSettings({ maxQuotaWaitSeconds: 0 })).toThrow(
+        /"maxQuotaWaitSeconds"=0 is not valid: MAX_QUOTA_WAIT_SECONDS="0"/,
+      );
+      expect(() => readSettings({ consumerLagTargetMs: 'fast' })).toThrow(/"consumerLagTargetMs"="fast"/);
+    });
+
+    it('a quota may name a fallback model, which the generator invokes too', () => {
+      const settings = readSettings({
+        modelFallbacks: { [HAIKU]: ['amazon.nova-lite-v1:0'] },
+        modelQuotas: { 'amazon.nova-lite-v1:0': { requestsPerMinute: 10, tokensPerMinute: 10_000 } },
+      });
+      expect(Object.keys(settings.modelQuotas!)).toEqual(['amazon.nova-lite-v1:0']);
+    });
+  });
 });

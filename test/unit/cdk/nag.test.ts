@@ -29,12 +29,14 @@ describe('cdk-nag AWS Solutions checks', () => {
   it.each([
     ['the default context', {}],
     [
-      'inference profiles, an alarm topic and no account logging role',
+      'inference profiles, fallbacks, an alarm topic and no account logging role',
       {
         additionalModelIds: ['us.anthropic.claude-3-5-haiku-20241022-v1:0', 'eu.amazon.nova-lite-v1:0'],
         alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:ops',
         apiGatewayCloudWatchRole: false,
         removalPolicy: 'destroy',
+        modelFallbacks: { 'anthropic.claude-3-5-haiku-20241022-v1:0': ['global.amazon.nova-pro-v1:0'] },
+        modelQuotas: { 'global.amazon.nova-pro-v1:0': { requestsPerMinute: 10, tokensPerMinute: 1000 } },
       },
     ],
   ])('find nothing unacknowledged, not even a warning, with %s', (_name, context) => {
@@ -71,6 +73,7 @@ describe('cdk-nag AWS Solutions checks', () => {
     for (const ack of acks) expect(ack.reason.length, `${ack.rule} at ${ack.path}`).toBeGreaterThan(80);
     expect([...new Set(acks.map((a) => a.rule.replace(/\[.*$/, '')))].sort()).toEqual([
       'AwsSolutions-APIG4',
+      'AwsSolutions-DDB3',
       'AwsSolutions-IAM4',
       'AwsSolutions-IAM5',
       'AwsSolutions-SMG4',

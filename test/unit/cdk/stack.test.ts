@@ -193,13 +193,19 @@ describe('the stack with the default context', () => {
         [ENV.inputStream]: streamRef('StreamsInputStream'),
         [ENV.chunkStream]: streamRef('StreamsChunkStream'),
         [ENV.itemsTable]: tableRef('TablesItems'),
+        [ENV.coordinationTable]: tableRef('TablesCoordination'),
         [ENV.defaultModelId]: 'anthropic.claude-3-5-haiku-20241022-v1:0',
       });
       expect(fn(t, FUNCTIONS.reassembler).env).toMatchObject({
         [ENV.itemsTable]: tableRef('TablesItems'),
         [ENV.textTable]: tableRef('TablesItemText'),
         [ENV.connectionsTable]: tableRef('TablesConnections'),
+        [ENV.coordinationTable]: tableRef('TablesCoordination'),
       });
+      // Only the two flow-control parties know the coordination table.
+      for (const name of [FUNCTIONS.query, FUNCTIONS.connect, FUNCTIONS.disconnect, FUNCTIONS.message]) {
+        expect(fn(t, name).env[ENV.coordinationTable]).toBeUndefined();
+      }
       expect(fn(t, FUNCTIONS.query).env).toMatchObject({
         [ENV.itemsTable]: tableRef('TablesItems'),
         [ENV.textTable]: tableRef('TablesItemText'),
@@ -247,13 +253,17 @@ describe('the stack with the default context', () => {
         TablesItems: TABLES.items,
         TablesItemText: TABLES.text,
         TablesConnections: TABLES.connections,
+        TablesCoordination: TABLES.coordination,
       };
-      expect(idsOf(t, 'AWS::DynamoDB::Table')).toHaveLength(3);
+      expect(idsOf(t, 'AWS::DynamoDB::Table')).toHaveLength(4);
       for (const [prefix, spec] of Object.entries(specs)) {
         const p = resourceOf(t, 'AWS::DynamoDB::Table', prefix)[1].Properties!;
         expect(p.BillingMode).toBe('PAY_PER_REQUEST');
         expect(p.TimeToLiveSpecification).toEqual({ AttributeName: TTL_ATTRIBUTE, Enabled: true });
-        expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+        // Coordination rows are soft state, rebuilt within a minute: no recovery copy to pay for.
+        expect(p.PointInTimeRecoverySpecification).toEqual({
+          PointInTimeRecoveryEnabled: prefix !== 'TablesCoordination',
+        });
         expect(p.KeySchema).toEqual([
           { AttributeName: spec.partitionKey, KeyType: 'HASH' },
           ...('sortKey' in spec ? [{ AttributeName: spec.sortKey, KeyType: 'RANGE' }] : []),
@@ -383,9 +393,13 @@ describe('the stack with the default context', () => {
     const prefixOf = (ids: Set<string>) => [...ids].map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort();
 
     it('lets each function reach only its own tables', () => {
-      expect(prefixOf(tableIds(t, fn(t, FUNCTIONS.generator).roleId))).toEqual(['TablesItems']);
+      expect(prefixOf(tableIds(t, fn(t, FUNCTIONS.generator).roleId))).toEqual([
+        'TablesCoordination',
+        'TablesItems',
+      ]);
       expect(prefixOf(tableIds(t, fn(t, FUNCTIONS.reassembler).roleId))).toEqual([
         'TablesConnections',
+        'TablesCoordination',
         'TablesItemText',
         'TablesItems',
       ]);
@@ -397,6 +411,17 @@ describe('the stack with the default context', () => {
         'TablesItemText',
         'TablesItems',
       ]);
+    });
+
+    it('lets the generator get and update coordination rows, and the reassembler only update them', () => {
+      const coordination = resourceOf(t, 'AWS::DynamoDB::Table', 'TablesCoordination')[0];
+      const actionsOn = (prefix: string) =>
+        statementsOf(t, fn(t, prefix).roleId)
+          .filter((s) => referencedIds(s.Resource).has(coordination))
+          .flatMap(actionsOf)
+          .sort();
+      expect(actionsOn(FUNCTIONS.generator)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      expect(actionsOn(FUNCTIONS.reassembler)).toEqual(['dynamodb:UpdateItem']);
     });
 
     it('lets the query API only read, and query only the byTenantStatus index', () => {
@@ -506,13 +531,17 @@ describe('the stack with the default context', () => {
       const a = alarms(t);
       expect(Object.keys(a).sort()).toEqual([
         'BedrockThrottles',
+        'BreakerOpen',
         'ChunkIteratorAge',
         'DeadLetters',
         'GeneratorErrors',
         'InputIteratorAge',
         'KinesisThrottles',
+        'ModelThrottles',
         'QueryApiErrors',
+        'QuotaWaitExceeded',
         'ReassemblerErrors',
+        'WaitingReleased',
         'WebSocketConnectErrors',
         'WebSocketDisconnectErrors',
         'WebSocketMessageErrors',
@@ -548,6 +577,47 @@ describe('the stack with the default context', () => {
       for (const alarm of Object.values(a)) {
         expect(alarm.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
         expect(alarm.AlarmActions).toBeUndefined();
+      }
+    });
+
+    it('alarms on sustained model throttling, items waiting too long and an open breaker', () => {
+      const a = alarms(t);
+      const producer = {
+        Namespace: METRICS_NAMESPACE,
+        Statistic: 'Sum',
+        Dimensions: [
+          { Name: 'function', Value: 'producer' },
+          { Name: 'service', Value: SERVICE },
+        ],
+      };
+      const sorted = (alarm: Record<string, unknown>) => ({
+        ...alarm,
+        Dimensions: [...(alarm.Dimensions as Array<{ Name: string }>)].sort((x, y) =>
+          x.Name.localeCompare(y.Name),
+        ),
+      });
+      expect(metricNames(a.ModelThrottles!).sort()).toEqual(['ModelRequestsRefused', 'ModelThrottles']);
+      expect(a.ModelThrottles).toMatchObject({ Threshold: 10, EvaluationPeriods: 3 });
+      expect(sorted(a.QuotaWaitExceeded!)).toMatchObject({
+        ...producer,
+        MetricName: 'QuotaWaitExceeded',
+        Threshold: 1,
+        EvaluationPeriods: 1,
+      });
+      expect(sorted(a.WaitingReleased!)).toMatchObject({
+        ...producer,
+        MetricName: 'WaitingReleased',
+        Threshold: 1,
+        EvaluationPeriods: 3,
+      });
+      expect(sorted(a.BreakerOpen!)).toMatchObject({
+        ...producer,
+        MetricName: 'BreakerOpenings',
+        Threshold: 1,
+        EvaluationPeriods: 1,
+      });
+      for (const alarm of [a.QuotaWaitExceeded, a.WaitingReleased, a.BreakerOpen, a.ModelThrottles]) {
+        expect(alarm!.TreatMissingData).toBe('notBreaching');
       }
     });
 
@@ -587,6 +657,7 @@ describe('the stack with the default context', () => {
       'StreamsChunkStream303F6866',
       'StreamsInputStream77307595',
       'TablesConnectionsF6D675B1',
+      'TablesCoordinationA381AA1F',
       'TablesItemText9B233394',
       'TablesItems7D42244B',
       'TokenSecret2AE840AF',
@@ -629,8 +700,55 @@ describe('the stack with context settings', () => {
       removalPolicy: 'destroy',
       logLevel: 'DEBUG',
       corsAllowOrigins: 'https://dash.example.com',
+      modelQuotas: {
+        'anthropic.claude-3-5-haiku-20241022-v1:0': { requestsPerMinute: 120, tokensPerMinute: 40_000 },
+      },
+      modelFallbacks: '{"amazon.nova-lite-v1:0":["amazon.nova-micro-v1:0","eu.amazon.nova-pro-v1:0"]}',
+      maxQuotaWaitSeconds: 600,
+      consumerLagTargetMs: '2000',
+      modelThrottlesAlarmThreshold: 25,
+      flowControlAlarmPeriods: 5,
     });
     t = synth.json;
+  });
+
+  it('passes quotas, fallbacks and flow-control limits to the generator only', () => {
+    const env = fn(t, FUNCTIONS.generator).env;
+    expect(JSON.parse(env[ENV.modelQuotas] as string)).toEqual({
+      'anthropic.claude-3-5-haiku-20241022-v1:0': {
+        requestsPerMinute: 120,
+        tokensPerMinute: 40_000,
+        outputBurndown: 1,
+      },
+    });
+    expect(JSON.parse(env[ENV.modelFallbacks] as string)).toEqual({
+      'amazon.nova-lite-v1:0': ['amazon.nova-micro-v1:0', 'eu.amazon.nova-pro-v1:0'],
+    });
+    expect(env).toMatchObject({ [ENV.maxQuotaWaitSeconds]: '600', [ENV.consumerLagTargetMs]: '2000' });
+    for (const name of [FUNCTIONS.reassembler, FUNCTIONS.query, FUNCTIONS.message]) {
+      expect(fn(t, name).env[ENV.modelQuotas]).toBeUndefined();
+      expect(fn(t, name).env[ENV.modelFallbacks]).toBeUndefined();
+    }
+  });
+
+  it('lets the generator invoke every fallback model, a profile only through itself', () => {
+    const statements = statementsOf(t, fn(t, FUNCTIONS.generator).roleId).filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('bedrock:')),
+    );
+    const text = JSON.stringify(statements);
+    expect(text).toContain(':foundation-model/amazon.nova-micro-v1:0');
+    expect(text).toContain(':inference-profile/eu.amazon.nova-pro-v1:0');
+    const crossRegion = statements.filter((s) => JSON.stringify(s.Resource).includes(':bedrock:*::'));
+    expect(
+      crossRegion.map((s) => JSON.stringify(s.Resource).match(/foundation-model\/([^"]+)/)![1]).sort(),
+    ).toEqual(['amazon.nova-pro-v1:0', 'anthropic.claude-3-5-haiku-20241022-v1:0']);
+  });
+
+  it('uses the flow-control alarm thresholds given', () => {
+    const [, throttles] = resourceOf(t, 'AWS::CloudWatch::Alarm', 'MonitoringModelThrottles');
+    expect(throttles.Properties).toMatchObject({ Threshold: 25, EvaluationPeriods: 5 });
+    const [, released] = resourceOf(t, 'AWS::CloudWatch::Alarm', 'MonitoringWaitingReleased');
+    expect(released.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 5 });
   });
 
   it('provisions the shard counts given', () => {
@@ -665,7 +783,12 @@ describe('the stack with context settings', () => {
     const text = JSON.stringify(statements);
     expect(text).toContain(':inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0');
     expect(text).toContain('::foundation-model/amazon.nova-lite-v1:0');
-    const crossRegion = statements.filter((s) => JSON.stringify(s.Resource).includes(':bedrock:*::'));
+    // The fallbacks given in this context add a profile of their own (tested below).
+    const crossRegion = statements.filter(
+      (s) =>
+        JSON.stringify(s.Resource).includes(':bedrock:*::') &&
+        JSON.stringify(s.Resource).includes('anthropic'),
+    );
     expect(crossRegion).toHaveLength(1);
     expect(JSON.stringify(crossRegion[0]!.Resource)).toContain(
       'foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0',
@@ -687,7 +810,7 @@ describe('the stack with context settings', () => {
     expect(crossRegion[0]!.Condition).toEqual({
       StringEquals: { 'bedrock:InferenceProfileArn': profileArn },
     });
-    const direct = statements.find((s) => s !== crossRegion[0])!;
+    const direct = statements.find((s) => s.Condition === undefined)!;
     expect(direct.Condition).toBeUndefined();
     expect(direct.Resource).toContainEqual(profileArn);
   });
