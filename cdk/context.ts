@@ -287,6 +287,9 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
     );
   }
 
+  const inputShardCount = read.integer('inputShardCount', 0, 10_000, ' (0 = on-demand)');
+  checkGeneratorConcurrency(generator.reservedConcurrency, inputShardCount, inputMapping);
+
   const stackName = read.string('stackName');
   if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) {
     throw new ContextError(
@@ -305,7 +308,7 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
     modelPrices: read.modelPrices('modelPrices'),
     modelQuotas,
     modelFallbacks,
-    inputShardCount: read.integer('inputShardCount', 0, 10_000, ' (0 = on-demand)'),
+    inputShardCount,
     chunkShardCount: read.integer('chunkShardCount', 0, 10_000, ' (0 = on-demand)'),
     streamRetentionHours,
     inputMapping,
@@ -345,6 +348,27 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
       topicArn: read.optionalSnsTopicArn('alarmTopicArn'),
     },
   };
+}
+
+/**
+ * A Kinesis mapping runs up to shards × parallelization factor invocations and has no maximum
+ * concurrency of its own (SQS mappings do). On a provisioned stream that product is already the
+ * generator's bound; a reservation below it would leave shards' batches throttled behind each
+ * other, so it is refused in favour of a lower parallelization factor. On an on-demand stream the
+ * shard count grows by itself and the reservation is the only cap.
+ */
+function checkGeneratorConcurrency(
+  reserved: number | undefined,
+  inputShardCount: number,
+  inputMapping: StreamMappingSettings,
+): void {
+  const pollers = inputShardCount * inputMapping.parallelizationFactor;
+  if (reserved === undefined || inputShardCount === 0 || reserved >= pollers) return;
+  throw new ContextError(
+    `context "generatorReservedConcurrency"=${reserved} is below what the input mapping runs at once ` +
+      `(inputShardCount ${inputShardCount} × inputParallelizationFactor ${inputMapping.parallelizationFactor} = ` +
+      `${pollers}): allowed ${pollers} or more, or lower inputParallelizationFactor to bound the generator`,
+  );
 }
 
 /**

@@ -205,6 +205,22 @@ describe('readSettings', () => {
       expect(() => readSettings({ consumerLagTargetMs: 'fast' })).toThrow(/"consumerLagTargetMs"="fast"/);
     });
 
+    it('bounds the generator by shards × parallelization factor, and refuses a reservation below it', () => {
+      expect(() =>
+        readSettings({ inputShardCount: 4, inputParallelizationFactor: 5, generatorReservedConcurrency: 19 }),
+      ).toThrow(
+        /"generatorReservedConcurrency"=19 is below .* \(inputShardCount 4 × inputParallelizationFactor 5 = 20\): allowed 20 or more/,
+      );
+      const provisioned = readSettings({
+        inputShardCount: 4,
+        inputParallelizationFactor: 5,
+        generatorReservedConcurrency: 20,
+      });
+      expect(provisioned.generator.reservedConcurrency).toBe(20);
+      // On demand the shard count grows by itself: the reservation is the only cap, any value goes.
+      expect(readSettings({ generatorReservedConcurrency: 2 }).generator.reservedConcurrency).toBe(2);
+    });
+
     it('a quota may name a fallback model, which the generator invokes too', () => {
       const settings = readSettings({
         modelFallbacks: { [HAIKU]: ['amazon.nova-lite-v1:0'] },
