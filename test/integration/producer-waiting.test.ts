@@ -1,0 +1,77 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGeneratorHandler } from '../../producers/generator/handler.js';
+import type { WorkItem } from '../../shared/contracts/index.js';
+import { createMetrics } from '../../shared/telemetry.js';
+import { lambdaContext, WorkItemShard } from '../factories/work-item-events.js';
+import { checkAttempt, ProducerFixture } from './producer-fixture.js';
+
+const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+
+describe('producer: waiting for quota across invocations', () => {
+  let fixture: ProducerFixture;
+  beforeAll(async () => {
+    fixture = await ProducerFixture.start();
+  });
+  afterAll(async () => {
+    await fixture?.stop();
+  });
+
+  it('releases an item still waiting for quota near the time budget; its redelivery completes it exactly, once', async () => {
+    // Prepare: a quota of one request a minute, so the second item must wait past this invocation.
+    const producer = await fixture.handler(
+      { MODEL_QUOTAS: JSON.stringify({ [MODEL]: { requestsPerMinute: 1, tokensPerMinute: 1_000_000 } }) },
+      { safetyMarginMs: 600, minStartMs: 600 },
+    );
+    const items: WorkItem[] = [
+      { itemId: 'first-in', prompt: 'The first answer', maxTokens: 40 },
+      { itemId: 'waits', prompt: 'The second answer', maxTokens: 40 },
+    ];
+    const event = new WorkItemShard().event(items);
+
+    // Act: one invocation with 3 s left.
+    const response = await producer.handler(event, lambdaContext(3_000));
+
+    // Assess: one item ran; the other, still waiting, is released for a redelivery, still queued,
+    // having used no attempt.
+    expect(producer.handler.stats()).toMatchObject({ waitingReleased: 1, generationsCompleted: 1 });
+    const first = await producer.readChunks();
+    const ran = items.find((i) => first.has(i.itemId));
+    const waiting = items.find((i) => !first.has(i.itemId));
+    if (!ran || !waiting) throw new Error('expected one item to run and one to wait');
+    const index = items.indexOf(waiting);
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: event.Records[index]?.kinesis.sequenceNumber },
+    ]);
+    expect(await producer.head(waiting.itemId)).toMatchObject({
+      status: 'queued',
+      waiting: 'quota',
+      leaseUntil: 0,
+    });
+
+    // Act: Lambda delivers the batch again a minute later (a producer whose clock is a minute on).
+    const later = createGeneratorHandler({
+      config: producer.config,
+      clients: producer.clients,
+      deadLetters: producer.deadLetters,
+      logger: new Logger({ serviceName: 'producer-test', logLevel: 'SILENT' }),
+      metrics: createMetrics('producer-test'),
+      now: () => Date.now() + 61_000,
+      tuning: { leaseMs: 1_500 },
+    });
+    const again = await later(event, lambdaContext(30_000));
+
+    // Assess: the first item is not generated again; the released one completes with the model's text.
+    expect(again.batchItemFailures).toEqual([]);
+    const chunks = await producer.readChunks();
+    expect(chunks.get(ran.itemId)?.filter((r) => r.type === 'end')).toHaveLength(1);
+    const waited = chunks.get(waiting.itemId) ?? [];
+    expect(new Set(waited.map((r) => r.attempt)).size).toBe(1);
+    expect(checkAttempt(waited).text).toBe(await fixture.expectedText(waiting, producer.config));
+    expect(later.stats()).toMatchObject({
+      generationsStarted: 1,
+      generationsCompleted: 1,
+      duplicatesSkipped: 1,
+    });
+  });
+});
