@@ -170,12 +170,14 @@ async function streamRecords(
   const acks = new Subject<void>();
   const startedAt = now();
   let seq = 0;
+  const trace = spec.traceparent === undefined ? {} : { traceparent: spec.traceparent };
   const base = () => ({
     v: 1 as const,
     itemId: spec.itemId,
     attempt: spec.attempt,
     seq: seq++,
     emittedAt: now(),
+    ...trace,
   });
   const deltas$ = textOf(env, spec, state, response, buffered, startedAt).pipe(
     coalesceText({ maxBytes: settings.flushMaxBytes, intervalMs: settings.flushIntervalMs, acks }),

@@ -263,6 +263,7 @@ export class Generation {
         error,
         final: true,
         emittedAt: env.now(),
+        ...(this.job.item.traceparent === undefined ? {} : { traceparent: this.job.item.traceparent }),
       });
       env.stats.chunkRecords++;
       return { kind: 'failed', attempt, error };

@@ -132,6 +132,7 @@ describe('following one item through the logs', () => {
       [ENV.itemsTable]: 'follow-items',
       [ENV.textTable]: 'follow-text',
       [ENV.connectionsTable]: 'follow-connections',
+      [ENV.coordinationTable]: 'follow-coordination',
       [ENV.kinesisEndpoint]: kinesalite.endpoint,
       [ENV.dynamodbEndpoint]: dynalite.endpoint,
       [ENV.bedrockEndpoint]: bedrock.endpoint,
@@ -143,6 +144,7 @@ describe('following one item through the logs', () => {
       ensureTable(dynamo, 'follow-items', TABLES.items),
       ensureTable(dynamo, 'follow-text', TABLES.text),
       ensureTable(dynamo, 'follow-connections', TABLES.connections),
+      ensureTable(dynamo, 'follow-coordination', TABLES.coordination),
     ]);
     // The real entry points, each given a Lambda context per invocation as the runtime does.
     const routes = await import('../../consumers/viewers/handler.js');
@@ -210,7 +212,7 @@ describe('following one item through the logs', () => {
     const path = await follow({ itemId: 'follow-1', prompt: 'Trace me.', traceparent: TRACEPARENT });
     // Assess: the traceparent rides on every chunk record of the item
     expect(path.records.length).toBeGreaterThan(1);
-    for (const record of path.records) expect(record.traceparent).toBe(TRACEPARENT);
+    for (const record of path.records) expect(record.traceparent, JSON.stringify(record)).toBe(TRACEPARENT);
 
     const traced = capture.where('traceparent', TRACEPARENT);
     const byFunction = (fn: string) => traced.filter((line) => line.function === fn);
