@@ -7,6 +7,8 @@ import type { ItemStatus } from './contracts/stored-item.js';
  */
 export interface ItemUpdate {
   readonly itemId: string;
+  /** The item's tenant: only viewers of this tenant (or of every tenant) receive the update. */
+  readonly tenant: string;
   readonly attempt: number;
   /** This batch started `attempt`: viewers drop the text they hold for the item. */
   readonly reset: boolean;

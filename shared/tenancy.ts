@@ -55,6 +55,11 @@ export function mayCancel(principal: Principal, tenant: string): boolean {
   return has(principal, 'cancel') && coversTenant(principal, tenant);
 }
 
+/** Whether `principal` may cancel at all (items of the tenants it covers). */
+export function mayCancelAny(principal: Principal): boolean {
+  return has(principal, 'cancel');
+}
+
 /** Whether `principal` may read at all (list, subscribe to `all` of its tenant). */
 export function mayReadAny(principal: Principal): boolean {
   return has(principal, 'read');

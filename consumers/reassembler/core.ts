@@ -6,6 +6,9 @@
 import type { ChunkRecord, ErrorInfo, Usage } from '../../shared/contracts/chunk-record.js';
 import type { ItemStatus } from '../../shared/contracts/stored-item.js';
 import type { ItemUpdate } from '../../shared/delivery.js';
+
+/** What a batch changed for an item, before the item's tenant (which the head holds) is added. */
+export type AppliedUpdate = Omit<ItemUpdate, 'tenant'>;
 import type { ItemHead } from '../../shared/items.js';
 
 /**
@@ -234,7 +237,7 @@ export interface ItemPlan {
    * What viewers need to know: what was applied, or that a new attempt replaced text; when the
    * records were all applied before, the same messages again (`republishedUpdate`).
    */
-  readonly update: ItemUpdate | undefined;
+  readonly update: AppliedUpdate | undefined;
   readonly counts: FoldCounts;
 }
 
@@ -265,7 +268,7 @@ export function planItem(
   const changed =
     state.attempt !== current.attempt || state.nextSeq !== current.nextSeq || holdsToWrite.length > 0;
   const reset = state.attempt !== current.attempt && current.attempt > 0;
-  const applied: ItemUpdate | undefined =
+  const applied: AppliedUpdate | undefined =
     result.appliedInAttempt > 0 || reset
       ? {
           itemId,
@@ -304,7 +307,7 @@ export function republishedUpdate(
   itemId: string,
   state: ItemState,
   records: readonly ChunkRecord[],
-): ItemUpdate | undefined {
+): AppliedUpdate | undefined {
   const bySeq = new Map<number, ChunkRecord>();
   for (const r of records) if (r.attempt === state.attempt && r.seq < state.nextSeq) bySeq.set(r.seq, r);
   if (bySeq.size === 0) return undefined;

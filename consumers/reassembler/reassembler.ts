@@ -15,6 +15,7 @@ import { describe } from '../../shared/errors.js';
 import type { ItemHead } from '../../shared/items.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep } from '../../shared/retry.js';
 import { itemKeys, type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
+import { DEFAULT_TENANT } from '../../shared/tenancy.js';
 import { DEFAULT_SEAL_BYTES, emptyState, type FoldCounts, planItem, stateOfHead } from './core.js';
 import { decodeChunkRecord } from './records.js';
 import { createItemStore, type StoreMeter } from './store.js';
@@ -134,7 +135,9 @@ export function createReassemblerHandler(
           });
         });
       }
-      return { ok: true, update: plan.update, counts: plan.counts, conflicts };
+      // Viewers are chosen by the item's tenant, fixed when it was created (rows from before tenancy: default).
+      const update = plan.update && { ...plan.update, tenant: head?.tenant ?? DEFAULT_TENANT };
+      return { ok: true, update, counts: plan.counts, conflicts };
     }
     return {
       ok: false,

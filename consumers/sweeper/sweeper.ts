@@ -113,6 +113,7 @@ export function createSweeper(deps: SweeperDeps): () => Promise<SweepResult> {
     await deps.publisher?.publish([
       {
         itemId,
+        tenant: head.tenant,
         attempt: head.attempt,
         reset: false,
         fromSeq: head.nextSeq,

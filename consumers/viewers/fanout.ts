@@ -6,7 +6,8 @@ import type { ItemUpdate, UpdatePublisher } from '../../shared/delivery.js';
 import { ENV } from '../../shared/env.js';
 import { describe } from '../../shared/errors.js';
 import { type ItemLogKeys, itemKeys, type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
-import { createConnectionStore } from './connection-store.js';
+import { coversTenant, DEFAULT_TENANT } from '../../shared/tenancy.js';
+import { createConnectionStore, type Subscription } from './connection-store.js';
 import { packBatchFrames, updateFrames } from './framing.js';
 import { DEFAULT_POST_POLICY, type PostPolicy, postFrames } from './post.js';
 
@@ -62,6 +63,22 @@ interface Delivery {
   readonly frames: readonly string[];
 }
 
+/** One consumer batch's items: their frames, log keys and tenants, and which of them finished. */
+interface BatchItems {
+  readonly framesByItem: Map<string, string[]>;
+  readonly keysByItem: Map<string, ItemLogKeys>;
+  readonly tenantByItem: Map<string, string>;
+  readonly finished: Set<string>;
+}
+
+/**
+ * Whether a subscription may receive an item of `tenant`: its tenant is the item's, or `*`. A row
+ * without a tenant (written before tenancy) receives nothing.
+ */
+export function receives(subscription: Pick<Subscription, 'tenant'>, tenant: string): boolean {
+  return subscription.tenant !== undefined && coversTenant({ tenant: subscription.tenant }, tenant);
+}
+
 /** How long closing a connection dropped from a batch may take. */
 const DROP_TIMEOUT_MS = 500;
 
@@ -108,9 +125,9 @@ export function createFanout(deps: FanoutDeps): Fanout {
   };
 
   /** Subscribers of one item, or none when the lookup fails (its viewers resync on the next delta). */
-  const subscribersOf = async (itemId: string): Promise<string[]> => {
+  const subscribersOf = async (itemId: string): Promise<Subscription[]> => {
     try {
-      return await store.subscribersOf({ itemId });
+      return await store.subscriptionsOf({ itemId });
     } catch (err) {
       logger.error('subscriber lookup failed', { itemId, error: describe(err) });
       return [];
@@ -156,18 +173,18 @@ export function createFanout(deps: FanoutDeps): Fanout {
     });
   };
 
-  /** Who gets what: one delivery per (item subscriber, item), one per `batch` dashboard. */
-  const planDeliveries = async (
-    framesByItem: Map<string, string[]>,
-    keysByItem: Map<string, ItemLogKeys>,
-    finished: Set<string>,
-  ): Promise<Delivery[]> => {
-    const everyItem = await store.everyItemSubscribers().catch((err: unknown) => {
+  /**
+   * Who gets what: one delivery per (item subscriber, item), one per `batch` dashboard. Every
+   * subscription is filtered by the item's tenant: a viewer receives only items its token covers.
+   */
+  const planDeliveries = async (batch: BatchItems): Promise<Delivery[]> => {
+    const { framesByItem, keysByItem, tenantByItem, finished } = batch;
+    const everyItem = await store.subscriptionsOf('all').catch((err: unknown): Subscription[] => {
       logger.error('every-item subscriber lookup failed', { error: describe(err) });
       return [];
     });
     const packed = new Set(everyItem.filter((s) => s.batch).map((s) => s.connectionId));
-    const plain = everyItem.filter((s) => !s.batch).map((s) => s.connectionId);
+    const plain = everyItem.filter((s) => !s.batch);
     const lookups = await lastValueFrom(
       from([...framesByItem.keys()]).pipe(
         mergeMap(async (itemId) => ({ itemId, subscribers: await subscribersOf(itemId) }), concurrency),
@@ -178,19 +195,32 @@ export function createFanout(deps: FanoutDeps): Fanout {
       const frames = framesByItem.get(itemId) ?? [];
       if (frames.length === 0) return [];
       const item = keysByItem.get(itemId) ?? { itemId };
-      const viewers = [...new Set([...subscribers, ...plain])].filter(
-        (connectionId) => !packed.has(connectionId),
-      );
+      const tenant = tenantByItem.get(itemId) ?? DEFAULT_TENANT;
+      const allowed = [...subscribers, ...plain]
+        .filter((s) => receives(s, tenant))
+        .map((s) => s.connectionId);
+      const viewers = [...new Set(allowed)].filter((connectionId) => !packed.has(connectionId));
       // INFO once per item (its ending), DEBUG for every batch before it.
       const line = { ...item, viewers: viewers.length, packed: packed.size, frames: frames.length };
       if (finished.has(itemId)) logger.info('fanning out', line);
       else logger.debug('fanning out', line);
       return viewers.map((connectionId) => ({ connectionId, item, frames }));
     });
-    if (packed.size > 0) {
-      // A `batch` dashboard gets everything in packed frames, even items it also watches one by one.
-      const frames = packBatchFrames([...framesByItem.values()].flat());
-      for (const connectionId of packed) deliveries.push({ connectionId, item: { itemId: '*' }, frames });
+    // A `batch` dashboard gets all it covers in packed frames, even items it also watches one by
+    // one; the frames are packed once per tenant among the dashboards.
+    const dashboardsByTenant = new Map<string, string[]>();
+    for (const s of everyItem) {
+      if (!s.batch || s.tenant === undefined) continue;
+      dashboardsByTenant.set(s.tenant, [...(dashboardsByTenant.get(s.tenant) ?? []), s.connectionId]);
+    }
+    for (const [tenant, connections] of dashboardsByTenant) {
+      const covered = [...framesByItem].filter(([itemId]) =>
+        receives({ tenant }, tenantByItem.get(itemId) ?? DEFAULT_TENANT),
+      );
+      if (covered.length === 0) continue;
+      const frames = packBatchFrames(covered.flatMap(([, itemFrames]) => itemFrames));
+      for (const connectionId of connections)
+        deliveries.push({ connectionId, item: { itemId: '*' }, frames });
     }
     return deliveries;
   };
@@ -218,17 +248,21 @@ export function createFanout(deps: FanoutDeps): Fanout {
     count('batches', 'FanoutBatches');
     count('updates', 'FanoutUpdates', updates.length);
     // Several updates of one item in a batch reach each viewer in one delivery, in order.
-    const framesByItem = new Map<string, string[]>();
-    const keysByItem = new Map<string, ItemLogKeys>();
-    const finished = new Set<string>();
+    const batch: BatchItems = {
+      framesByItem: new Map(),
+      keysByItem: new Map(),
+      tenantByItem: new Map(),
+      finished: new Set(),
+    };
     for (const update of updates) {
-      const frames = framesByItem.get(update.itemId) ?? [];
+      const frames = batch.framesByItem.get(update.itemId) ?? [];
       frames.push(...updateFrames(update));
-      framesByItem.set(update.itemId, frames);
-      keysByItem.set(update.itemId, itemKeys(update));
-      if (update.status === 'completed' || update.status === 'failed') finished.add(update.itemId);
+      batch.framesByItem.set(update.itemId, frames);
+      batch.keysByItem.set(update.itemId, itemKeys(update));
+      batch.tenantByItem.set(update.itemId, update.tenant);
+      if (update.status === 'completed' || update.status === 'failed') batch.finished.add(update.itemId);
     }
-    const deliveries = await planDeliveries(framesByItem, keysByItem, finished);
+    const deliveries = await planDeliveries(batch);
     count('deliveries', 'FanoutDeliveries', deliveries.length);
     await lastValueFrom(
       from(deliveries).pipe(

@@ -1,17 +1,19 @@
+import { DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { AuthError, type TokenVerifier } from '../../shared/auth.js';
 import type { AwsClients } from '../../shared/aws-clients.js';
 import type { Config } from '../../shared/config.js';
-import type { ClientMessage } from '../../shared/contracts/websocket.js';
+import type { ClientMessage, ErrorCode } from '../../shared/contracts/websocket.js';
 import { describe } from '../../shared/errors.js';
 import { readFullText, readItemHead } from '../../shared/items.js';
 import { type Logger, type Metrics, MetricUnit } from '../../shared/telemetry.js';
+import { coversTenant, mayCancelAny, mayReadAny, type Principal } from '../../shared/tenancy.js';
 import { createTokenVerifier } from '../../shared/token-verifier.js';
 import { encodeFrame, snapshotFrames } from './framing.js';
 import { DEFAULT_POST_POLICY, type PostPolicy, postFrames } from './post.js';
 import { requestCancel } from './cancel.js';
 import { parseClientMessage } from './client-message.js';
-import { type ConnectionStore, createConnectionStore } from './connection-store.js';
+import { type ConnectionStore, createConnectionStore, type StoredConnection } from './connection-store.js';
 import { managementEndpointOf, parseWebSocketEvent, type WebSocketEvent } from './event.js';
 import { planSnapshot } from './snapshot.js';
 
@@ -41,6 +43,23 @@ export interface WebSocketHandlers {
 
 const status = (statusCode: number, body = ''): APIGatewayProxyResultV2 => ({ statusCode, body });
 
+/** How long closing an expired connection may take. */
+const CLOSE_TIMEOUT_MS = 1_000;
+
+/** The principal a stored connection speaks for. */
+const principalOf = (viewer: StoredConnection): Principal => ({
+  subject: viewer.subject,
+  tenant: viewer.tenant,
+  scopes: new Set(viewer.scopes),
+  expiresAt: viewer.tokenExpiresAt,
+});
+
+/** Subscription rows carry the viewer's tenant and die with its token. */
+const subscribeOptions = (viewer: StoredConnection) => ({
+  tenant: viewer.tenant,
+  until: viewer.tokenExpiresAt,
+});
+
 /**
  * Builds the route handlers. Replies (snapshots, errors) are posted through the management API of
  * the stage the event came through; a reply to a connection that is already gone removes it.
@@ -69,43 +88,98 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
     }
   };
 
-  const replyError = (event: WebSocketEvent, message: string, itemId?: string) => {
+  const replyError = (event: WebSocketEvent, code: ErrorCode, message: string, itemId?: string) => {
     count('ClientMessageErrors');
-    return reply(event, [encodeFrame({ type: 'error', message, ...(itemId ? { itemId } : {}) })]);
+    return reply(event, [encodeFrame({ type: 'error', code, message, ...(itemId ? { itemId } : {}) })]);
   };
 
-  const handle = async (event: WebSocketEvent, message: ClientMessage): Promise<void> => {
+  /** Subscribes to one item and sends its snapshot; another tenant's item reads as not started. */
+  const subscribeItem = async (
+    event: WebSocketEvent,
+    viewer: StoredConnection,
+    message: Extract<ClientMessage, { action: 'subscribe'; itemId: string }>,
+  ): Promise<void> => {
+    const { itemId } = message;
+    // Subscription first, snapshot second: a batch applied after the read is fanned out to
+    // this connection, one applied before it is in the snapshot (see README: racing deltas).
+    // The row carries the viewer's tenant: fan-out sends it only items of that tenant, so an item
+    // subscribed before it exists reaches it only if it turns out to be the viewer's own.
+    await store.subscribe(event.requestContext.connectionId, { itemId }, subscribeOptions(viewer));
+    const stored = await readItemHead(clients.dynamo, config.tables, itemId);
+    // Another tenant's item is answered exactly like one not written yet: nothing leaks.
+    const head = stored && coversTenant(viewer, stored.tenant) ? stored : undefined;
+    const text = head ? await readFullText(clients.dynamo, config.tables, head) : '';
+    const snapshot = planSnapshot(itemId, head, text, message);
+    count('Snapshots');
+    if (snapshot.offset !== undefined) count('ResumedSnapshots');
+    await reply(event, snapshotFrames(snapshot));
+  };
+
+  const cancel = async (event: WebSocketEvent, viewer: StoredConnection, itemId: string) => {
+    const outcome = await requestCancel(clients.dynamo, config.tables, itemId, viewer.tenant);
+    if (outcome.ok) {
+      count('CancelRequests');
+      logger.info('cancel requested', { itemId, connectionId: event.requestContext.connectionId });
+    } else await replyError(event, outcome.code, outcome.error, itemId);
+  };
+
+  const handle = async (event: WebSocketEvent, viewer: StoredConnection, message: ClientMessage) => {
     const { connectionId } = event.requestContext;
+    const principal = principalOf(viewer);
+    const itemId = 'itemId' in message ? message.itemId : undefined;
     switch (message.action) {
-      case 'subscribe': {
+      case 'subscribe':
+        if (!mayReadAny(principal))
+          return replyError(
+            event,
+            'forbidden',
+            'the token does not grant read (scope read or admin)',
+            itemId,
+          );
         if ('all' in message) {
-          await store.subscribe(connectionId, 'all', { batch: message.batch === true });
+          // Every item of the token's tenant (`*`, only with admin: every tenant).
+          await store.subscribe(connectionId, 'all', {
+            ...subscribeOptions(viewer),
+            batch: message.batch === true,
+          });
           return;
         }
-        const { itemId } = message;
-        // Subscription first, snapshot second: a batch applied after the read is fanned out to
-        // this connection, one applied before it is in the snapshot (see README: racing deltas).
-        await store.subscribe(connectionId, { itemId });
-        const head = await readItemHead(clients.dynamo, config.tables, itemId);
-        const text = head ? await readFullText(clients.dynamo, config.tables, head) : '';
-        const snapshot = planSnapshot(itemId, head, text, message);
-        count('Snapshots');
-        if (snapshot.offset !== undefined) count('ResumedSnapshots');
-        await reply(event, snapshotFrames(snapshot));
-        return;
-      }
+        return subscribeItem(event, viewer, message);
       case 'unsubscribe':
         await store.unsubscribe(connectionId, 'all' in message ? 'all' : { itemId: message.itemId });
         return;
-      case 'cancel': {
-        const outcome = await requestCancel(clients.dynamo, config.tables, message.itemId);
-        if (outcome.ok) {
-          count('CancelRequests');
-          logger.info('cancel requested', { itemId: message.itemId, connectionId });
-        } else await replyError(event, outcome.error, message.itemId);
-        return;
-      }
+      case 'cancel':
+        if (!mayCancelAny(principal))
+          return replyError(
+            event,
+            'forbidden',
+            'the token does not grant cancel (scope cancel or admin)',
+            itemId,
+          );
+        return cancel(event, viewer, message.itemId);
     }
+  };
+
+  /** An unknown connection, or one whose token expired: told so, then closed. */
+  const refuse = async (event: WebSocketEvent): Promise<void> => {
+    count('ExpiredConnections');
+    await replyError(
+      event,
+      'token_expired',
+      'the token of this connection has expired: reconnect with a valid token',
+    ).catch(() => {});
+    await closeConnection(event).catch((err: unknown) =>
+      logger.warn('closing an expired connection failed', { error: describe(err) }),
+    );
+  };
+
+  const closeConnection = async (event: WebSocketEvent): Promise<void> => {
+    const { connectionId } = event.requestContext;
+    const client = clients.management(managementEndpointOf(event, config.endpoints.websocketManagement));
+    await client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }), {
+      abortSignal: AbortSignal.timeout(CLOSE_TIMEOUT_MS),
+    });
+    await store.removeConnection(connectionId);
   };
 
   /** Runs a route, flushing its metrics; a malformed event is a 400, anything unexpected a 500. */
@@ -127,8 +201,15 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
     connect: route('Connect', async (event) => {
       const { connectionId, connectedAt } = event.requestContext;
       try {
-        const { subject } = await verifier.verify(event.queryStringParameters?.token);
-        await store.putConnection({ connectionId, subject, connectedAtMs: connectedAt ?? Date.now() });
+        const principal = await verifier.verify(event.queryStringParameters?.token);
+        await store.putConnection({
+          connectionId,
+          subject: principal.subject,
+          tenant: principal.tenant,
+          scopes: [...principal.scopes],
+          tokenExpiresAt: principal.expiresAt,
+          connectedAtMs: connectedAt ?? Date.now(),
+        });
         count('Connections');
         return status(200);
       } catch (err) {
@@ -149,17 +230,25 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
 
     message: route('Message', async (event) => {
       count('ClientMessages');
+      // The connection row holds what `$connect` verified; it dies with the token (its TTL).
+      const viewer = await store.getConnection(event.requestContext.connectionId);
+      if (!viewer || viewer.tokenExpiresAt * 1000 <= Date.now()) {
+        await refuse(event);
+        return status(200);
+      }
       const parsed = parseClientMessage(event.body, event.isBase64Encoded);
       if (!parsed.ok) {
-        await replyError(event, parsed.error, parsed.itemId);
+        await replyError(event, 'invalid_message', parsed.error, parsed.itemId);
         return status(200);
       }
       try {
-        await handle(event, parsed.message);
+        await handle(event, viewer, parsed.message);
       } catch (err) {
         const itemId = 'itemId' in parsed.message ? parsed.message.itemId : undefined;
         // The cause stays in the log: clients learn only that trying again may help.
-        await replyError(event, `${parsed.message.action} failed; try again`, itemId).catch(() => {});
+        await replyError(event, 'unavailable', `${parsed.message.action} failed; try again`, itemId).catch(
+          () => {},
+        );
         throw err;
       }
       return status(200);

@@ -97,8 +97,28 @@ export const FailedMessage = z.object({
   attempt: z.number().int(),
   error: ErrorInfo,
 });
+/**
+ * The codes of `error` messages. `not_found`: an item that does not exist or is another tenant's
+ * (the two are indistinguishable). `invalid_message`: the client message was malformed.
+ * `forbidden`: the token lacks the scope the action needs. `not_cancellable`: the item is no longer
+ * running. `too_many_subscriptions`, `rate_limited`: a per-connection limit. `token_expired`: the
+ * connection's token expired (the connection is closed). `unavailable`: try again.
+ */
+export const ERROR_CODES = [
+  'not_found',
+  'invalid_message',
+  'forbidden',
+  'not_cancellable',
+  'too_many_subscriptions',
+  'rate_limited',
+  'token_expired',
+  'unavailable',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 export const ErrorMessage = z.object({
   type: z.literal('error'),
+  /** One of `ERROR_CODES`; clients should treat a code they do not know as a failure of the request. */
+  code: z.string().min(1),
   message: z.string(),
   /** The item the rejected message named, when it named a valid one (lets a client match the reply). */
   itemId: ItemId.optional(),

@@ -520,9 +520,19 @@ describe('reassembler on dynalite', () => {
       [...batch].sort((x, y) => x.itemId.localeCompare(y.itemId));
     expect(publisher.published.map(byItem)).toEqual([
       byItem([
-        { itemId: a, attempt: 1, reset: false, fromSeq: 0, toSeq: 2, text: 'xyz', status: 'streaming' },
+        {
+          itemId: a,
+          tenant: 'default',
+          attempt: 1,
+          reset: false,
+          fromSeq: 0,
+          toSeq: 2,
+          text: 'xyz',
+          status: 'streaming',
+        },
         {
           itemId: b,
+          tenant: 'default',
           attempt: 1,
           reset: false,
           fromSeq: 0,
@@ -532,7 +542,16 @@ describe('reassembler on dynalite', () => {
           usage: TEST_USAGE,
         },
         // Already applied: viewers may not have been told (a crash between commit and publish).
-        { itemId: quiet, attempt: 1, reset: false, fromSeq: 0, toSeq: 0, text: 'q', status: 'streaming' },
+        {
+          itemId: quiet,
+          tenant: 'default',
+          attempt: 1,
+          reset: false,
+          fromSeq: 0,
+          toSeq: 0,
+          text: 'q',
+          status: 'streaming',
+        },
       ]),
     ]);
     expect(afterFailure.batchItemFailures).toEqual([]);

@@ -7,7 +7,14 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../shared/auth.js';
 import { MAX_CLIENT_MESSAGE_BYTES } from '../../shared/contracts/websocket.js';
-import { type DeliveryWorld, startDeliveryWorld, Viewer, waitUntil, within } from './websocket-helpers.js';
+import {
+  type DeliveryWorld,
+  SECRET,
+  startDeliveryWorld,
+  Viewer,
+  waitUntil,
+  within,
+} from './websocket-helpers.js';
 
 describe('WebSocket routes behind the local gateway', () => {
   let world: DeliveryWorld;
@@ -47,11 +54,26 @@ describe('WebSocket routes behind the local gateway', () => {
       // Assess
       const rows = await world.rows(`conn#${viewer.connectionId}`);
       expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({ sk: 'connection', subject: 'viewer' });
-      const nowSeconds = Date.now() / 1000;
-      expect(rows[0]?.expiresAt).toBeGreaterThan(
-        nowSeconds + world.config.delivery.connectionTtlSeconds - 60,
-      );
+      expect(rows[0]).toMatchObject({ sk: 'connection', subject: 'viewer', tenant: '*', scopes: ['admin'] });
+      // The TTL is the connection's lifetime or the token's expiry, whichever comes first.
+      const ttlEnd = Date.now() / 1000 + world.config.delivery.connectionTtlSeconds;
+      const expected = Math.min(ttlEnd, Number(rows[0]?.tokenExpiresAt));
+      expect(Math.abs(Number(rows[0]?.expiresAt) - expected)).toBeLessThanOrEqual(60);
+      await viewer.close();
+    });
+
+    it("stores a connection whose token expires first with its token's expiry as TTL", async () => {
+      const token = await issueToken(SECRET, {
+        subject: 's',
+        tenant: 't',
+        scopes: ['read'],
+        ttlSeconds: 600,
+      });
+      const viewer = await world.connect(token);
+      const [row] = await world.rows(`conn#${viewer.connectionId}`);
+      expect(row).toMatchObject({ tenant: 't', scopes: ['read'] });
+      expect(row?.expiresAt).toBe(row?.tokenExpiresAt);
+      expect(Number(row?.expiresAt)).toBeLessThanOrEqual(Date.now() / 1000 + 600);
       await viewer.close();
     });
   });
@@ -106,6 +128,7 @@ describe('WebSocket routes behind the local gateway', () => {
       expect(reply).toEqual({
         type: 'error',
         itemId: 'never-created',
+        code: 'not_found',
         message: 'cannot cancel never-created: no such item',
       });
       await viewer.close();

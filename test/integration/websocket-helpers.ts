@@ -153,13 +153,14 @@ export class ItemWriter {
     return Item ? ItemHead.parse(Item) : undefined;
   }
 
-  /** The head row a producer's claim leaves: queued, attempt 0. */
-  async create(itemId: string): Promise<void> {
+  /** The head row a producer's claim leaves: queued, attempt 0 (of the `default` tenant unless told). */
+  async create(itemId: string, tenant?: string): Promise<void> {
     await this.dynamo.send(
       new PutCommand({
         TableName: this.config.tables.items,
         Item: {
           itemId,
+          ...(tenant !== undefined ? { tenant } : {}),
           status: 'queued',
           version: 0,
           modelId: 'test-model',
@@ -220,6 +221,7 @@ export class ItemWriter {
     );
     return {
       itemId,
+      tenant: head.tenant,
       attempt,
       reset,
       fromSeq,

@@ -166,6 +166,7 @@ describe('subscribe: snapshot, resume and cancel', () => {
       expect(await canceller.next('error')).toEqual({
         type: 'error',
         itemId,
+        code: 'not_cancellable',
         message: `cannot cancel ${itemId}: it is completed; only a queued or streaming item can be cancelled`,
       });
       expect((await world.items.head(itemId))?.cancelRequested).toBe(false);

@@ -93,7 +93,7 @@ describe('delta and snapshot frames', () => {
 });
 
 describe('updateFrames', () => {
-  const base = { itemId: 'i', attempt: 2, fromSeq: 0, toSeq: 3, text: 'abc' } as const;
+  const base = { itemId: 'i', tenant: 't', attempt: 2, fromSeq: 0, toSeq: 3, text: 'abc' } as const;
   const types = (frames: string[]) => frames.map((f) => ServerMessage.parse(JSON.parse(f)).type);
 
   it('reset, delta, done for a batch that started and ended an attempt', () => {
