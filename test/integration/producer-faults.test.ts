@@ -163,6 +163,72 @@ describe('producer under injected faults', () => {
     });
   });
 
+  describe('fallback models', () => {
+    const PRIMARY = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+    const FALLBACK = 'amazon.nova-lite-v1:0';
+    /** One request a minute for the primary: the first item spends it, the next must wait. */
+    const env = {
+      MODEL_QUOTAS: JSON.stringify({ [PRIMARY]: { requestsPerMinute: 1, tokensPerMinute: 100_000 } }),
+      MODEL_FALLBACKS: JSON.stringify({ [PRIMARY]: [FALLBACK] }),
+      FALLBACK_AFTER_MS: '200',
+    };
+
+    it('runs an item on its fallback once the primary is out of quota, and records the model that ran', async () => {
+      const producer = await fixture.handler(env, FAST_RETRIES);
+      const first: WorkItem = {
+        itemId: 'primary-spends-quota',
+        prompt: 'first in line',
+        modelId: PRIMARY,
+        maxTokens: 60,
+      };
+      const second: WorkItem = {
+        itemId: 'runs-on-fallback',
+        prompt: 'second in line',
+        modelId: PRIMARY,
+        maxTokens: 60,
+      };
+      await producer.handler(new WorkItemShard().event([first]));
+      // Act: the primary has no request left this minute.
+      const response = await producer.handler(new WorkItemShard().event([second]));
+      // Assess: the fallback wrote the text, and the stored item names it.
+      expect(response.batchItemFailures).toEqual([]);
+      const records = (await producer.readChunks()).get(second.itemId) ?? [];
+      expect(records.every((r) => r.attempt === 1)).toBe(true);
+      expect(checkAttempt(records).text).toBe(
+        await fixture.expectedText({ ...second, modelId: FALLBACK }, producer.config),
+      );
+      expect(await producer.head(second.itemId)).toMatchObject({
+        modelId: FALLBACK,
+        claimState: 'completed',
+      });
+      expect(await producer.head(first.itemId)).toMatchObject({ modelId: PRIMARY, claimState: 'completed' });
+      expect(producer.handler.stats()).toMatchObject({ fallbacksUsed: 1, modelThrottles: 0 });
+    });
+
+    it('keeps an item on its own model when it has no fallback, waiting instead', async () => {
+      const producer = await fixture.handler(
+        { ...env, MODEL_FALLBACKS: '{}', MAX_QUOTA_WAIT_SECONDS: '1' },
+        FAST_RETRIES,
+      );
+      const first: WorkItem = {
+        itemId: 'spends-quota',
+        prompt: 'first in line',
+        modelId: PRIMARY,
+        maxTokens: 60,
+      };
+      const second: WorkItem = {
+        itemId: 'no-fallback',
+        prompt: 'second in line',
+        modelId: PRIMARY,
+        maxTokens: 60,
+      };
+      await producer.handler(new WorkItemShard().event([first]));
+      await producer.handler(new WorkItemShard().event([second]));
+      expect(await producer.head(second.itemId)).toMatchObject({ modelId: PRIMARY, claimState: 'failed' });
+      expect(producer.handler.stats()).toMatchObject({ fallbacksUsed: 0, quotaWaitExceeded: 1 });
+    });
+  });
+
   describe('chunk stream faults', () => {
     it('keeps every item in order when PutRecords rejects records and throttles calls', async () => {
       // Prepare
