@@ -57,6 +57,11 @@ export class CapacityGate {
     return lag;
   }
 
+  /** How many more generations may start now. */
+  room(): number {
+    return Math.max(0, this.window() - this.running);
+  }
+
   /** True when one more generation may start now. */
   hasRoom(): boolean {
     return this.running < this.window();

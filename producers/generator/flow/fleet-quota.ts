@@ -34,6 +34,19 @@ export interface QuotaGrant {
   readonly tokPerMs: number;
 }
 
+/** One request for quota: its reservation and its item's priority. */
+export interface QuotaRequest {
+  readonly tokens: number;
+  readonly priority: Priority;
+}
+
+/** Grants for a prefix of the requests asked for; when some did not fit, when to ask again. */
+export interface BatchAnswer {
+  readonly grants: readonly QuotaGrant[];
+  readonly retryInMs: number;
+  readonly reason: 'quota' | 'breaker';
+}
+
 export type QuotaAnswer =
   | { readonly granted: true; readonly grant: QuotaGrant }
   | { readonly granted: false; readonly retryInMs: number; readonly reason: 'quota' | 'breaker' };
@@ -84,23 +97,45 @@ export class FleetQuota {
 
   /** Takes one request and `tokens` of `model`'s quota for a `priority` item, or says when to ask again. */
   async tryAcquire(model: string, tokens: number, priority: Priority): Promise<QuotaAnswer> {
+    const answer = await this.tryAcquireMany(model, [{ tokens, priority }]);
+    const [grant] = answer.grants;
+    return grant
+      ? { granted: true, grant }
+      : { granted: false, retryInMs: answer.retryInMs, reason: answer.reason };
+  }
+
+  /**
+   * Takes quota for as many of `requests` as fit, in order, with one conditional write: the grants
+   * are a prefix of the requests (empty when the first does not fit). Each grant is as if its
+   * request had been granted alone, one after the other, so settling or giving one back is the same.
+   * When some did not fit, `retryInMs` says when the next one may.
+   */
+  async tryAcquireMany(model: string, requests: readonly QuotaRequest[]): Promise<BatchAnswer> {
     let row = await this.row(model);
     for (let round = 1; round <= MAX_ROUNDS; round++) {
       const now = this.o.now();
-      if (row.openUntil > now) return { granted: false, retryInMs: row.openUntil - now, reason: 'breaker' };
-      const plan = this.plan(model, row, now, tokens, HEADROOM[priority]);
-      if (!plan.ok) return { granted: false, retryInMs: plan.retryInMs, reason: 'quota' };
+      if (row.openUntil > now) return { grants: [], retryInMs: row.openUntil - now, reason: 'breaker' };
+      const plan = this.plan(model, row, now, requests);
+      if (plan.grants.length === 0) return { grants: [], retryInMs: plan.retryInMs, reason: 'quota' };
       const busy = row.reqTat >= now && row.tokTat >= now;
       const written = busy
-        ? await this.o.store.increment(model, plan.grant.reqMs, plan.grant.tokMs, { now, ...plan.bounds })
+        ? await this.o.store.increment(
+            model,
+            plan.next.reqTat - plan.start.reqTat,
+            plan.next.tokTat - plan.start.tokTat,
+            {
+              now,
+              ...plan.bounds,
+            },
+          )
         : await this.o.store.replace(model, this.seen(model), plan.next.reqTat, plan.next.tokTat);
       if (written) {
         this.remember(model, written);
-        return { granted: true, grant: plan.grant };
+        return { grants: plan.grants, retryInMs: plan.retryInMs, reason: 'quota' };
       }
       row = await this.row(model, true);
     }
-    return { granted: false, retryInMs: 20 + Math.random() * 80, reason: 'quota' };
+    return { grants: [], retryInMs: 20 + Math.random() * 80, reason: 'quota' };
   }
 
   /**
@@ -136,28 +171,41 @@ export class FleetQuota {
     if (cached) this.remember(model, { ...cached.row, openUntil: until });
   }
 
-  private plan(model: string, row: QuotaRow, now: number, tokens: number, headroom: number) {
+  /**
+   * Which requests fit, in order, as GCRA admits them one after the other: each must find both
+   * clocks within its priority's share of the burst. `bounds` is what the stored clocks may be for
+   * every one of them still to fit (the write's condition).
+   */
+  private plan(model: string, row: QuotaRow, now: number, requests: readonly QuotaRequest[]) {
     const limits = this.o.limitsOf(model);
     const factor = this.aimd.valueAt(aimdStateOf(row), now) * this.utilization;
+    const start = { reqTat: Math.max(row.reqTat, now), tokTat: Math.max(row.tokTat, now) };
+    const grants: QuotaGrant[] = [];
+    const bounds = { reqLimit: Number.POSITIVE_INFINITY, tokLimit: Number.POSITIVE_INFINITY };
     if (limits.requestsPerMinute === 0 || limits.tokensPerMinute === 0)
-      return { ok: false as const, retryInMs: DISABLED_RETRY_MS };
+      return { grants, retryInMs: DISABLED_RETRY_MS, start, next: start, bounds };
     const reqPerMs = (limits.requestsPerMinute * factor) / 60_000;
     const tokPerMs = (limits.tokensPerMinute * factor) / 60_000;
-    const reqMs = 1 / reqPerMs;
-    const tokMs = tokens / tokPerMs;
-    // A request larger than the burst passes only when its bucket is full, then leaves it in debt.
-    const reqLimit = now + Math.max(0, headroom * this.burstMs - reqMs);
-    const tokLimit = now + Math.max(0, headroom * this.burstMs - tokMs);
-    const reqStart = Math.max(row.reqTat, now);
-    const tokStart = Math.max(row.tokTat, now);
-    if (reqStart > reqLimit || tokStart > tokLimit)
-      return { ok: false as const, retryInMs: Math.ceil(Math.max(reqStart - reqLimit, tokStart - tokLimit)) };
-    return {
-      ok: true as const,
-      grant: { model, reservedTokens: tokens, reqMs, tokMs, tokPerMs },
-      bounds: { reqLimit, tokLimit },
-      next: { reqTat: reqStart + reqMs, tokTat: tokStart + tokMs },
-    };
+    let { reqTat, tokTat } = start;
+    let retryInMs = 0;
+    for (const { tokens, priority } of requests) {
+      const reqMs = 1 / reqPerMs;
+      const tokMs = tokens / tokPerMs;
+      const burst = HEADROOM[priority] * this.burstMs;
+      // A request larger than the burst passes only when its bucket is full, then leaves it in debt.
+      const reqLimit = now + Math.max(0, burst - reqMs);
+      const tokLimit = now + Math.max(0, burst - tokMs);
+      if (reqTat > reqLimit || tokTat > tokLimit) {
+        retryInMs = Math.ceil(Math.max(reqTat - reqLimit, tokTat - tokLimit));
+        break;
+      }
+      bounds.reqLimit = Math.min(bounds.reqLimit, reqLimit - (reqTat - start.reqTat));
+      bounds.tokLimit = Math.min(bounds.tokLimit, tokLimit - (tokTat - start.tokTat));
+      grants.push({ model, reservedTokens: tokens, reqMs, tokMs, tokPerMs });
+      reqTat += reqMs;
+      tokTat += tokMs;
+    }
+    return { grants, retryInMs, start, next: { reqTat, tokTat }, bounds };
   }
 
   private seen(model: string): QuotaRow | undefined {

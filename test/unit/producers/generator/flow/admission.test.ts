@@ -11,11 +11,25 @@ import { QuotaWaitExceededError } from '../../../../../producers/generator/error
 const PRIMARY = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const FALLBACK = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
 
+/** A store that counts its conditional writes (each one a DynamoDB call in AWS). */
+class CountingStore extends MemoryQuotaStore {
+  writes = 0;
+  override increment(...args: Parameters<MemoryQuotaStore['increment']>) {
+    this.writes++;
+    return super.increment(...args);
+  }
+  override replace(...args: Parameters<MemoryQuotaStore['replace']>) {
+    this.writes++;
+    return super.replace(...args);
+  }
+}
+
 function admission(options: { rpm?: Record<string, number>; lagMs?: number; maxWaitMs?: number } = {}) {
   const now = () => Date.now();
   const rpm = options.rpm ?? { [PRIMARY]: 60 };
+  const store = new CountingStore();
   const quota = new FleetQuota({
-    store: new MemoryQuotaStore(),
+    store,
     limitsOf: (model) => ({
       requestsPerMinute: rpm[model] ?? 0,
       tokensPerMinute: 1_000_000,
@@ -48,7 +62,7 @@ function admission(options: { rpm?: Record<string, number>; lagMs?: number; maxW
       throw err;
     },
   });
-  return { a, capacity };
+  return { a, capacity, store };
 }
 
 function ticket(itemId: string, priority: Priority, waiting: Waiting[] = [], waitingSince = Date.now()) {
@@ -69,6 +83,20 @@ describe('Admission', () => {
   });
   afterEach(() => {
     vi.useRealTimers();
+  });
+
+  it('admits a crowd of waiting items with one quota write, in priority order', async () => {
+    const { a, store } = admission({ rpm: { [PRIMARY]: 6_000 } });
+    const admitted: string[] = [];
+    const tickets = Array.from({ length: 40 }, (_, i) =>
+      ticket(`item-${i}`, i % 4 === 0 ? 'high' : 'normal'),
+    );
+    for (const t of tickets) void a.admit(t).then(() => admitted.push(t.itemId));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(admitted).toHaveLength(40);
+    expect(store.writes).toBe(1);
+    // In priority order: the high items first.
+    expect(admitted.slice(0, 10).every((id) => Number(id.split('-')[1]) % 4 === 0)).toBe(true);
   });
 
   it('admits the highest priority first when quota is short, and ages a low item so it never starves', async () => {

@@ -7,10 +7,23 @@ import { MemoryQuotaStore } from '../../../../../producers/generator/flow/memory
 const LIMITS = { requestsPerMinute: 120, tokensPerMinute: 40_000, outputBurndown: 1 };
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 
+/** A store that counts its conditional writes. */
+class CountingStore extends MemoryQuotaStore {
+  writes = 0;
+  override increment(...args: Parameters<MemoryQuotaStore['increment']>) {
+    this.writes++;
+    return super.increment(...args);
+  }
+  override replace(...args: Parameters<MemoryQuotaStore['replace']>) {
+    this.writes++;
+    return super.replace(...args);
+  }
+}
+
 /** Several instances sharing one store, each with its own cache of the row, on one simulated clock. */
 function fleet(instances: number, limits = LIMITS) {
   const clock = { t: 1_000_000 };
-  const store = new MemoryQuotaStore();
+  const store = new CountingStore();
   const quotas = Array.from(
     { length: instances },
     () => new FleetQuota({ store, limitsOf: () => limits, now: () => clock.t }),
@@ -66,6 +79,70 @@ describe('FleetQuota', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('never exceeds the quota when instances take grants in batches (property, simulated clock)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 5 }),
+        fc.array(
+          fc.record({
+            instance: fc.nat(),
+            stepMs: fc.integer({ min: 0, max: 1_500 }),
+            batch: fc.array(
+              fc.record({
+                tokens: fc.integer({ min: 50, max: 1_500 }),
+                priority: fc.constantFrom(...PRIORITIES),
+              }),
+              { minLength: 1, maxLength: 12 },
+            ),
+          }),
+          { minLength: 50, maxLength: 300 },
+        ),
+        async (n, asks) => {
+          const { clock, quotas } = fleet(n);
+          const grants: Array<{ at: number; amount: number }> = [];
+          const calls: Array<{ at: number; amount: number }> = [];
+          for (const ask of asks) {
+            clock.t += ask.stepMs;
+            const answer = await quotas[ask.instance % n]?.tryAcquireMany(MODEL, ask.batch);
+            answer?.grants.forEach((grant, i) => {
+              // A prefix, each grant for the request at its place.
+              expect(grant.reservedTokens).toBe(ask.batch[i]?.tokens);
+              grants.push({ at: clock.t, amount: grant.reservedTokens });
+              calls.push({ at: clock.t, amount: 1 });
+            });
+          }
+          expect(busiestWindow(grants)).toBeLessThanOrEqual(LIMITS.tokensPerMinute);
+          expect(busiestWindow(calls)).toBeLessThanOrEqual(LIMITS.requestsPerMinute);
+        },
+      ),
+      // Large inputs shrink slowly: report the first counterexample as found.
+      { numRuns: 60, endOnFailure: true },
+    );
+  });
+
+  it('grants a batch exactly what the same requests get one by one, with one write', async () => {
+    const requests = [300, 900, 200, 1_200, 400, 700, 100].map((tokens, i) => ({
+      tokens,
+      priority: PRIORITIES[i % 3] as Priority,
+    }));
+    const one = fleet(1);
+    let singly = 0;
+    for (const r of requests) {
+      const answer = await one.quotas[0]?.tryAcquire(MODEL, r.tokens, r.priority);
+      if (!answer?.granted) break;
+      singly++;
+    }
+    const many = fleet(1);
+    const writes = many.store.writes;
+    const answer = await many.quotas[0]?.tryAcquireMany(MODEL, requests);
+    expect(singly).toBeGreaterThan(1);
+    expect(singly).toBeLessThan(requests.length);
+    expect(answer?.grants.length).toBe(singly);
+    expect(answer?.retryInMs).toBeGreaterThan(0);
+    expect(many.store.writes - writes).toBe(1);
+    expect(await many.store.read(MODEL)).toEqual(await one.store.read(MODEL));
   });
 
   it('uses at least 90 % of the quota while four instances keep asking', async () => {
