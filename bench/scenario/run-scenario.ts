@@ -40,7 +40,12 @@ export interface ScenarioSpec {
   /** After the last submission, how long to wait for items in flight. */
   readonly drainMs: number;
   /** `perItem`: `count` viewers subscribe to each item before it is submitted; `dashboards`: `count` viewers watch every item. */
-  readonly viewers: { readonly mode: 'perItem' | 'dashboards'; readonly count: number };
+  readonly viewers: {
+    readonly mode: 'perItem' | 'dashboards';
+    readonly count: number;
+    /** Dashboards ask for `batch` frames (default: the pipeline's do, as the client library's). */
+    readonly batch?: boolean;
+  };
   /** Every Nth item's tokens are timed at the model (latency samples). */
   readonly tapEvery: number;
   readonly model: {
@@ -101,6 +106,8 @@ export interface ScenarioResult {
     readonly count: number;
     readonly messages: number;
     readonly messagesByType: Record<string, number>;
+    /** Times the server closed a viewer (dropped from a consumer batch) and it resumed. */
+    readonly reconnects: number;
     /** Tokens the viewers received, summed over viewers. */
     readonly tokens: number;
     /** `PostToConnection` calls the gateway's management API answered (every reply, delta and retry). */
@@ -250,7 +257,7 @@ async function connectViewers(stack: LocalStack, spec: ScenarioSpec): Promise<Be
     );
   }
   if (spec.viewers.mode === 'dashboards') {
-    for (const viewer of viewers) viewer.subscribeAll();
+    for (const viewer of viewers) viewer.subscribeAll(spec.viewers.batch ?? spec.flow === 'pipeline');
     // The route answers nothing to `subscribe all`: wait until the store lists them all.
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -677,6 +684,7 @@ async function measure(
       messagesByType,
       tokens: viewerTokens,
       posts: stack.websocket.stats().posts - postsBefore,
+      reconnects: viewers.reduce((sum, v) => sum + v.reconnects, 0),
     },
     kinesis: {
       ...puts,

@@ -27,51 +27,68 @@ export interface ViewerAnomalies {
 
 type Frame = Record<string, unknown> & { type?: string; itemId?: string };
 
+/** A message that arrived for an item whose snapshot is still awaited. */
+interface Held {
+  readonly type: string;
+  readonly frame: Frame;
+  readonly text: string;
+  readonly at: number;
+}
+
 /**
  * A measuring viewer on the real WebSocket gateway: understands the pipeline's protocol
- * (snapshot, delta, reset, done, failed, split frames) and the naive baseline's per-record
- * messages, keeps each item's text and the time every message arrived. Lighter than the client
- * library (no reconnects, no observables), so a thousand of them fit beside the stack.
+ * (snapshot, delta, reset, done, failed, split frames, `batch` frames) and the naive baseline's
+ * per-record messages, keeps each item's text and the time every message arrived. When the server
+ * closes the connection (a slow viewer dropped from a consumer batch) it reconnects and resumes
+ * every unfinished item from the seq it holds, as the client library does. Lighter than the client
+ * library (no observables), so a thousand of them fit beside the stack.
  */
 export class BenchViewer {
   readonly items = new Map<string, ViewedItem>();
   readonly messages: Record<string, number> = {};
   readonly anomalies: ViewerAnomalies = { duplicates: 0, gaps: 0 };
+  /** Times the server closed the connection and the viewer reconnected. */
+  reconnects = 0;
   /** Called once per item when it ends. */
   onTerminal: ((itemId: string, status: 'completed' | 'failed') => void) | undefined;
-  private readonly snapshots = new Map<string, () => void>();
+  /** Items whose snapshot is awaited, with the messages that arrived before it. */
+  private readonly awaiting = new Map<string, { resolve: () => void; held: Held[] }>();
   private readonly parts = new Map<string, string[]>();
+  private all: { readonly batch: boolean } | undefined;
+  private closing = false;
 
-  private constructor(private readonly socket: WebSocket) {
-    socket.on('message', (data: Buffer) => this.receive(data.toString('utf8')));
+  private constructor(
+    private socket: WebSocket,
+    private readonly url: string,
+    private readonly token: string,
+  ) {
+    this.attach(socket);
   }
 
   /** Opens a connection with `token`; rejects when the gateway refuses it. */
-  static connect(url: string, token: string): Promise<BenchViewer> {
-    return new Promise((resolve, reject) => {
-      const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
-      socket.once('open', () => resolve(new BenchViewer(socket)));
-      socket.once('error', reject);
-      socket.once('unexpected-response', (_req, res) => reject(new Error(`refused: HTTP ${res.statusCode}`)));
-    });
+  static async connect(url: string, token: string): Promise<BenchViewer> {
+    return new BenchViewer(await open(url, token), url, token);
   }
 
-  /** Subscribes to one item; resolves when its snapshot has arrived. */
   subscribe(itemId: string): Promise<void> {
     this.items.set(itemId, newItem());
     return new Promise((resolve) => {
-      this.snapshots.set(itemId, resolve);
-      this.socket.send(JSON.stringify({ action: 'subscribe', itemId }));
+      this.awaiting.set(itemId, { resolve, held: [] });
+      this.send({ action: 'subscribe', itemId });
     });
   }
 
   unsubscribe(itemId: string): void {
-    this.socket.send(JSON.stringify({ action: 'unsubscribe', itemId }));
+    this.send({ action: 'unsubscribe', itemId });
   }
 
-  /** Asks for every item (a dashboard); the route sends no reply, so callers check the store. */
-  subscribeAll(): void {
-    this.socket.send(JSON.stringify({ action: 'subscribe', all: true }));
+  /**
+   * Asks for every item (a dashboard), packed in `batch` frames when `batch`; the route sends no
+   * reply, so callers check the store.
+   */
+  subscribeAll(batch = false): void {
+    this.all = { batch };
+    this.send({ action: 'subscribe', all: true, ...(batch ? { batch: true } : {}) });
   }
 
   /** Messages received, of every type. */
@@ -80,7 +97,40 @@ export class BenchViewer {
   }
 
   close(): void {
+    this.closing = true;
     this.socket.terminate();
+  }
+
+  private send(message: Record<string, unknown>): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  private attach(socket: WebSocket): void {
+    socket.on('message', (data: Buffer) => this.receive(data.toString('utf8')));
+    socket.once('close', () => {
+      if (!this.closing) void this.reconnect();
+    });
+  }
+
+  /** Reconnects (a few tries, jittered) and resumes every unfinished item from what it holds. */
+  private async reconnect(): Promise<void> {
+    this.reconnects++;
+    for (let attempt = 1; attempt <= 20 && !this.closing; attempt++) {
+      await sleep(50 + Math.random() * 200 * attempt);
+      try {
+        this.socket = await open(this.url, this.token);
+      } catch {
+        continue;
+      }
+      this.attach(this.socket);
+      if (this.all) this.subscribeAll(this.all.batch);
+      for (const [itemId, item] of this.items) {
+        if (item.terminal) continue;
+        this.awaiting.set(itemId, { resolve: () => {}, held: [] });
+        this.send({ action: 'subscribe', itemId, attempt: item.attempt, seq: item.nextSeq });
+      }
+      return;
+    }
   }
 
   private receive(raw: string): void {
@@ -92,38 +142,66 @@ export class BenchViewer {
       this.count('unreadable');
       return;
     }
+    if (frame.type === 'batch' && Array.isArray(frame.messages)) {
+      this.count('batch');
+      for (const message of frame.messages as Frame[]) this.receiveFrame(message, at, false);
+      return;
+    }
+    this.receiveFrame(frame, at, true);
+  }
+
+  private receiveFrame(frame: Frame, at: number, counted: boolean): void {
     const type = String(frame.type ?? 'unknown');
-    this.count(type);
+    if (counted) this.count(type);
     const itemId = frame.itemId;
     if (typeof itemId !== 'string') return;
     if (type === 'error') {
       // A subscribe the route could not serve: ask again, as the client library does.
-      if (this.snapshots.has(itemId))
-        setTimeout(() => this.socket.send(JSON.stringify({ action: 'subscribe', itemId })), 100);
+      if (this.awaiting.has(itemId)) setTimeout(() => this.resubscribe(itemId), 100);
       return;
     }
     // Split frames (`more: true`) are applied once, whole.
+    const key = `${type}\u0000${itemId}`;
     if (frame.more === true) {
-      const key = `${type}\u0000${itemId}`;
       const held = this.parts.get(key) ?? [];
       held.push(String(frame.text ?? ''));
       this.parts.set(key, held);
       return;
     }
-    const key = `${type}\u0000${itemId}`;
-    const held = this.parts.get(key);
-    if (held) this.parts.delete(key);
-    const text = (held ?? []).join('') + String(frame.text ?? '');
+    const parts = this.parts.get(key);
+    if (parts) this.parts.delete(key);
+    const text = (parts ?? []).join('') + String(frame.text ?? '');
     let item = this.items.get(itemId);
     if (!item) {
       item = newItem();
       this.items.set(itemId, item);
     }
-    this.apply(item, type, frame, text, at);
-    if (type === 'snapshot') {
-      this.snapshots.get(itemId)?.();
-      this.snapshots.delete(itemId);
+    const waiting = this.awaiting.get(itemId);
+    if (waiting && type !== 'snapshot') {
+      // The snapshot and the fan-out come from different functions: hold until the snapshot.
+      waiting.held.push({ type, frame, text, at });
+      return;
     }
+    this.apply(item, type, frame, text, at);
+    if (type === 'snapshot' && waiting) {
+      this.awaiting.delete(itemId);
+      for (const h of waiting.held) {
+        // Deltas the snapshot already holds are expected here, not duplicates.
+        const covered = h.type === 'delta' && Number(h.frame.toSeq) < item.nextSeq;
+        if (!covered || Number(h.frame.attempt) > item.attempt)
+          this.apply(item, h.type, h.frame, h.text, h.at);
+      }
+      waiting.resolve();
+    }
+  }
+
+  private resubscribe(itemId: string): void {
+    const item = this.items.get(itemId);
+    this.send(
+      item && item.receipts.length > 0
+        ? { action: 'subscribe', itemId, attempt: item.attempt, seq: item.nextSeq }
+        : { action: 'subscribe', itemId },
+    );
   }
 
   private apply(item: ViewedItem, type: string, frame: Frame, text: string, at: number): void {
@@ -188,6 +266,17 @@ export class BenchViewer {
     this.messages[type] = (this.messages[type] ?? 0) + 1;
   }
 }
+
+function open(url: string, token: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+    socket.once('open', () => resolve(socket));
+    socket.once('error', reject);
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`refused: HTTP ${res.statusCode}`)));
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function newItem(): ViewedItem {
   return { text: '', attempt: 0, nextSeq: 0, receipts: [], terminal: undefined };
