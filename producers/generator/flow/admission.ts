@@ -181,7 +181,7 @@ export class Admission {
         priority: this.effectivePriority(ticket, now),
       }));
       const answer = await this.o.quota.tryAcquireMany(model, requests);
-      answer.grants.forEach((grant, i) => this.grant(entries[i] as Entry, model, grant));
+      for (const [i, grant] of answer.grants.entries()) this.grant(entries[i] as Entry, model, grant);
       admitted += answer.grants.length;
       if (answer.grants.length === entries.length) continue;
       blocked.add(model);
