@@ -23,6 +23,8 @@ export interface BedrockStandInStats {
   rejected: number;
   /** Stream requests answered with HTTP 429, by an injected `throttle` fault or by a quota. */
   throttled: number;
+  /** Stream requests answered with HTTP 503 by an injected `unavailable` fault. */
+  unavailable: number;
   /** Of those, the ones refused by a quota (`/_control/quotas`). */
   quotaThrottled: number;
   /** Streams ended by an exception frame. */

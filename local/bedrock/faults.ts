@@ -35,6 +35,8 @@ export interface StreamFaultRule extends FaultRule {
 export interface Faults {
   /** HTTP 429 `ThrottlingException` before the stream starts: the SDK's `send()` rejects. */
   readonly throttle?: FaultRule;
+  /** HTTP 503 `ServiceUnavailableException` before the stream starts: the SDK's `send()` rejects. */
+  readonly unavailable?: FaultRule;
   /** An exception frame after some tokens: the SDK's `for await` throws the typed error. */
   readonly midStream?: StreamFaultRule & {
     /** Default `modelStreamErrorException`. */
@@ -48,6 +50,7 @@ export interface Faults {
 export type FaultDecision =
   | { readonly kind: 'none' }
   | { readonly kind: 'throttle' }
+  | { readonly kind: 'unavailable' }
   | { readonly kind: 'midStream'; readonly afterTokens: number; readonly exception: StreamException }
   | { readonly kind: 'truncate'; readonly afterTokens: number };
 
@@ -62,6 +65,7 @@ const selectsMessage = 'set at least one of probability, everyNth or match';
 
 const FaultsSchema = z.strictObject({
   throttle: z.strictObject(ruleShape).refine(selects, selectsMessage).optional(),
+  unavailable: z.strictObject(ruleShape).refine(selects, selectsMessage).optional(),
   midStream: z
     .strictObject({
       ...ruleShape,
@@ -99,7 +103,7 @@ type RuleName = keyof Faults;
 /** Decides, request by request, which fault (if any) a stream gets. Counters restart on `set`. */
 export class FaultInjector {
   private faults: Faults;
-  private counts: Record<RuleName, number> = { throttle: 0, midStream: 0, truncate: 0 };
+  private counts: Record<RuleName, number> = { throttle: 0, unavailable: 0, midStream: 0, truncate: 0 };
 
   constructor(
     faults: Faults | undefined,
@@ -111,7 +115,7 @@ export class FaultInjector {
   /** Replaces every fault setting; throws a `ValidationError` on a bad one, keeping the old ones. */
   set(faults: Faults): void {
     this.faults = parseFaults(faults);
-    this.counts = { throttle: 0, midStream: 0, truncate: 0 };
+    this.counts = { throttle: 0, unavailable: 0, midStream: 0, truncate: 0 };
   }
 
   get(): Faults {
@@ -120,8 +124,9 @@ export class FaultInjector {
 
   /** The fault for a stream request with this prompt and an answer of `outputTokens` tokens. */
   decide(promptText: string, outputTokens: number): FaultDecision {
-    const { throttle, midStream, truncate } = this.faults;
+    const { throttle, unavailable, midStream, truncate } = this.faults;
     if (throttle && this.hits('throttle', throttle, promptText)) return { kind: 'throttle' };
+    if (unavailable && this.hits('unavailable', unavailable, promptText)) return { kind: 'unavailable' };
     const after = (rule: StreamFaultRule) =>
       Math.min(rule.afterTokens ?? Math.floor(outputTokens / 2), outputTokens);
     if (midStream && this.hits('midStream', midStream, promptText))

@@ -67,6 +67,7 @@ const zeroStats = (): Omit<BedrockStandInStats, 'activeStreams'> => ({
   tokensSent: 0,
   rejected: 0,
   throttled: 0,
+  unavailable: 0,
   quotaThrottled: 0,
   midStreamFailures: 0,
   truncated: 0,
@@ -156,6 +157,14 @@ export async function startBedrockStandIn(options: BedrockStandInOptions = {}): 
         429,
         'ThrottlingException',
         'Too many requests, please wait before trying again. (injected by the local Bedrock stand-in)',
+      );
+    }
+    if (fault.kind === 'unavailable') {
+      counters.unavailable++;
+      throw new AwsErrorResponse(
+        503,
+        'ServiceUnavailableException',
+        'The service is unavailable. Please try again later. (injected by the local Bedrock stand-in)',
       );
     }
     const admission = accountQuotas.admit({

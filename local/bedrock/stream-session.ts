@@ -16,7 +16,7 @@ export interface StreamSessionOptions {
   readonly model: ResolvedModel;
   readonly shapes: FamilyShapes;
   readonly source: TokenSource;
-  readonly fault: Exclude<FaultDecision, { kind: 'throttle' }>;
+  readonly fault: Exclude<FaultDecision, { kind: 'throttle' | 'unavailable' }>;
   readonly timing: Timing;
   /** `performance.now()` when the request arrived, for the latency metrics. */
   readonly receivedAt: number;

@@ -422,6 +422,16 @@ describe('faults', () => {
     expect(standIn.stats()).toMatchObject({ throttled: 1, streams: 0 });
   });
 
+  it('answers an overloaded model before the stream: send() rejects with ServiceUnavailableException (HTTP 503)', async () => {
+    standIn.setFaults({ unavailable: { probability: 1 } });
+
+    const refused = stream(anthropic.modelId, body());
+
+    await expect(refused).rejects.toBeInstanceOf(ServiceUnavailableException);
+    await expect(refused).rejects.toMatchObject({ $metadata: { httpStatusCode: 503 } });
+    expect(standIn.stats()).toMatchObject({ unavailable: 1, throttled: 0, streams: 0 });
+  });
+
   it('never faults InvokeModel, the reference for expected text', async () => {
     standIn.setFaults({ throttle: { probability: 1 } });
 

@@ -74,6 +74,34 @@ describe('producer under injected faults', () => {
       expect(producer.handler.stats().requestsRefused).toBeGreaterThanOrEqual(5);
     });
 
+    it('opens the breaker on a run of ServiceUnavailableException, fails nothing, and completes the item in its first attempt', async () => {
+      const producer = await fixture.handler(
+        { MAX_GENERATION_ATTEMPTS: '1' },
+        { ...FAST_RETRIES, breaker: { failureThreshold: 3, coolDownMs: 200, maxCoolDownMs: 400 } },
+      );
+      const item: WorkItem = { itemId: 'overloaded', prompt: 'overloaded model', maxTokens: 80 };
+      fixture.bedrock.setFaults({ unavailable: { match: 'overloaded', probability: 1 } });
+      const before = fixture.bedrock.stats().unavailable;
+      // Act: the model is unavailable until the breaker has opened twice.
+      const done = producer.handler(new WorkItemShard().event([item]));
+      await until(
+        'the breaker opened twice and the item waits',
+        async () =>
+          producer.handler.stats().breakerOpenings >= 2 &&
+          (await producer.head(item.itemId))?.waiting === 'quota',
+      );
+      fixture.bedrock.setFaults({});
+      const response = await done;
+      // Assess
+      expect(response.batchItemFailures).toEqual([]);
+      // Three to open it, then the half-open probe that opened it again.
+      expect(fixture.bedrock.stats().unavailable - before).toBeGreaterThanOrEqual(4);
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      expect(records.every((r) => r.attempt === 1)).toBe(true);
+      expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+      expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 1, claimState: 'completed' });
+    });
+
     it('fails an item that waits longer than the maximum wait with quota_wait_exceeded, as its only record', async () => {
       const producer = await fixture.handler({ MAX_QUOTA_WAIT_SECONDS: '1' }, FAST_RETRIES);
       const item: WorkItem = { itemId: 'throttled-always', prompt: 'throttle-me always', maxTokens: 80 };
