@@ -59,10 +59,12 @@ const lines = [
   `  submitted                       ${report.submitted} (+${report.resent} resent)`,
   `  completed with the exact text   ${report.completed}`,
   `  failed with a recorded reason   ${report.failed} ${JSON.stringify(report.failedByCode)}`,
+  `  failed by a model outage        ${report.failedByOutage} (must be 0: items wait out throttling and unavailability)`,
   `  viewers matching stored text    ${report.viewers.matched} of ${report.viewers.pairs} (viewer, item) pairs`,
   `  lost                            ${report.lost}`,
   `  duplicated                      ${report.duplicated}`,
   `  corrupted                       ${report.corrupted}`,
+  `  model outages: ${options.modelOutages.map((o) => `${o.durationMs / 1000} s ${o.kind === 'throttle' ? 'throttling storm' : 'of ServiceUnavailableException'}`).join(', ')}; ${f.modelUnavailable} requests answered 503`,
   `  faults fired: ${f.modelThrottles} model throttles, ${f.midStreamFailures} mid-stream failures, ${f.truncatedStreams} truncated streams,`,
   `    ${f.putRecordFailures} PutRecords record failures, ${f.putThrottles} put throttles, ${f.consumerCrashes} consumer crashes,`,
   `    ${f.producerCrashes} producer crashes, ${f.duplicateSubmissions} duplicate submissions, ${f.viewerDisconnects} viewer disconnects`,
@@ -77,5 +79,6 @@ mkdirSync(dir, { recursive: true });
 const file = join(dir, `chaos-${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
 process.stdout.write(`report: ${file}\n`);
-const bad = report.lost + report.duplicated + report.corrupted + report.viewers.mismatched;
+const bad =
+  report.lost + report.duplicated + report.corrupted + report.viewers.mismatched + report.failedByOutage;
 process.exit(bad > 0 ? 1 : 0);

@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import type { BedrockStandInStats, Faults } from '../../local/bedrock/index.js';
 import { expectedText } from '../../local/expected-text.js';
 import type { KinesisFaults, KinesisFaultStats } from '../../local/kinesis-faults.js';
+import { type ModelOutage, OUTAGE_CODES, runOutages } from './outages.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack.js';
 import { createStreamsClient, type StreamsClient } from '../../shared/client/index.js';
 import { StackFile } from '../../shared/contracts/stack-file.js';
@@ -33,6 +34,8 @@ export interface ChaosOptions {
   readonly seed: number;
   /** Model stand-in faults (stream requests). */
   readonly modelFaults: Faults;
+  /** Windows in which the model refuses every request: items must wait them out, never fail. */
+  readonly modelOutages: readonly ModelOutage[];
   /** Chunk stream faults between the producer and Kinesis. */
   readonly chunkStreamFaults: Partial<KinesisFaults>;
   /** Probability that a consumer (chunk mapping) and a producer (input mapping) invocation dies part-way. */
@@ -62,7 +65,7 @@ export function chaosDefaults(items: number): ChaosOptions {
     watchShare: quick ? 1 : 0.2,
     maxPending: quick ? 40 : 150,
     resendShare: 0.1,
-    deadlineMs: quick ? 120_000 : 600_000,
+    deadlineMs: quick ? 150_000 : 900_000,
     seed: 8,
     // Every Nth stream request, so each kind fires a known number of times whatever the timing.
     modelFaults: {
@@ -70,6 +73,11 @@ export function chaosDefaults(items: number): ChaosOptions {
       midStream: { everyNth: 9, exception: 'modelStreamErrorException' },
       truncate: { everyNth: 11 },
     },
+    // A total throttling storm, then a run of ServiceUnavailableException (shorter when quick).
+    modelOutages: [
+      { kind: 'throttle', atMs: quick ? 10_000 : 30_000, durationMs: quick ? 8_000 : 60_000 },
+      { kind: 'unavailable', atMs: quick ? 25_000 : 120_000, durationMs: quick ? 5_000 : 30_000 },
+    ],
     chunkStreamFaults: { putRecordsFailureRate: 0.1, throttleRate: 0.05 },
     consumerCrashProbability: 0.15,
     producerCrashProbability: 0.1,
@@ -98,6 +106,8 @@ export interface ChaosReport {
   /** Failed, with the reason recorded on the item, by error code. */
   readonly failed: number;
   readonly failedByCode: Record<string, number>;
+  /** Of the failed, those whose reason is an outage (quota wait, throttling, unavailability): must be 0. */
+  readonly failedByOutage: number;
   readonly lost: number;
   readonly duplicated: number;
   readonly corrupted: number;
@@ -113,6 +123,8 @@ export interface ChaosReport {
   /** Faults that actually fired, summed over both lives of the stack. */
   readonly faults: {
     readonly modelThrottles: number;
+    /** Requests refused with 503 ServiceUnavailableException. */
+    readonly modelUnavailable: number;
     readonly midStreamFailures: number;
     readonly truncatedStreams: number;
     readonly putRecordFailures: number;
@@ -182,6 +194,7 @@ export async function runChaos(
   const addLife = (stack: LocalStack) => {
     const model = stack.bedrock.stats();
     faultTotals.model.throttled += model.throttled;
+    faultTotals.model.unavailable += model.unavailable;
     faultTotals.model.midStreamFailures += model.midStreamFailures;
     faultTotals.model.truncated += model.truncated;
     const chunks = stack.chunkFaults?.stats();
@@ -249,6 +262,15 @@ export async function runChaos(
       viewer.subscribe(item.itemId);
       watchers.set(item.itemId, viewer);
     }
+  });
+
+  let outagesStopped = false;
+  const outages = runOutages(options.modelOutages, {
+    startedAt: started,
+    usual: options.modelFaults,
+    target: () => stack.bedrock,
+    stopped: () => outagesStopped,
+    progress,
   });
 
   let disconnects = 0;
@@ -404,6 +426,8 @@ export async function runChaos(
   }
   stopDisconnects = true;
   await disconnecting;
+  outagesStopped = true;
+  await outages;
 
   // Judge every item against the model's own answer.
   progress('checking every item against InvokeModel');
@@ -468,6 +492,7 @@ export async function runChaos(
     completed,
     failed,
     failedByCode,
+    failedByOutage: OUTAGE_CODES.reduce((sum, code) => sum + (failedByCode[code] ?? 0), 0),
     lost: count('lost'),
     duplicated: count('duplicated'),
     corrupted: count('corrupted'),
@@ -487,6 +512,7 @@ export async function runChaos(
     },
     faults: {
       modelThrottles: faultTotals.model.throttled,
+      modelUnavailable: faultTotals.model.unavailable,
       midStreamFailures: faultTotals.model.midStreamFailures,
       truncatedStreams: faultTotals.model.truncated,
       putRecordFailures: faultTotals.chunks.recordsFailed,
@@ -560,8 +586,11 @@ async function waitUntil(condition: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-function zeroModelStats(): Pick<BedrockStandInStats, 'throttled' | 'midStreamFailures' | 'truncated'> {
-  return { throttled: 0, midStreamFailures: 0, truncated: 0 };
+function zeroModelStats(): Pick<
+  BedrockStandInStats,
+  'throttled' | 'unavailable' | 'midStreamFailures' | 'truncated'
+> {
+  return { throttled: 0, unavailable: 0, midStreamFailures: 0, truncated: 0 };
 }
 
 function zeroChunkStats(): Pick<KinesisFaultStats, 'recordsFailed' | 'throttledCalls'> {
