@@ -54,6 +54,8 @@ export interface AlarmSettings {
   readonly waitingReleased: number;
   /** Consecutive periods the two sustained alarms need. */
   readonly sustainedPeriods: number;
+  /** Alarm when the sweeper marks at least this many items stalled in a period. */
+  readonly itemsStalled: number;
   /** SNS topic the alarms notify; undefined means the alarms only show on the dashboard. */
   readonly topicArn: string | undefined;
 }
@@ -95,6 +97,11 @@ export interface StreamsSettings {
   readonly producerEnvironment: Readonly<Record<string, string>>;
   /** Handler limits for delivery to viewers (environment variable name → value). */
   readonly deliveryEnvironment: Readonly<Record<string, string>>;
+  /** The stall sweeper: minutes between sweeps, and its limits (environment variable name → value). */
+  readonly sweeper: {
+    readonly intervalMinutes: number;
+    readonly environment: Readonly<Record<string, string>>;
+  };
   /** Token verification settings (environment variable name → value); see `AUTH_SETTINGS`. */
   readonly authEnvironment: Readonly<Record<string, string>>;
   readonly logRetentionDays: number;
@@ -139,6 +146,11 @@ export const DELIVERY_LIMITS = {
   fanoutConcurrency: ENV.fanoutConcurrency,
   connectionTtlSeconds: ENV.connectionTtlSeconds,
   fanoutBudgetMs: ENV.fanoutBudgetMs,
+} as const;
+
+/** The stall sweeper's limit: how long an item may go without progress before it is marked `stalled`. */
+export const SWEEPER_LIMITS = {
+  stallLimitSeconds: ENV.stallLimitSeconds,
 } as const;
 
 /**
@@ -203,6 +215,8 @@ export const CONTEXT_DEFAULTS = {
   modelThrottlesAlarmThreshold: 10,
   waitingReleasedAlarmThreshold: 1,
   flowControlAlarmPeriods: 3,
+  itemsStalledAlarmThreshold: 1,
+  sweepIntervalMinutes: 1,
   alarmTopicArn: undefined,
 } as const;
 
@@ -211,6 +225,7 @@ export const CONTEXT_KEYS: readonly string[] = [
   ...Object.keys(CONTEXT_DEFAULTS),
   ...Object.keys(PRODUCER_LIMITS),
   ...Object.keys(DELIVERY_LIMITS),
+  ...Object.keys(SWEEPER_LIMITS),
   ...Object.keys(AUTH_SETTINGS),
 ];
 
@@ -327,6 +342,10 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
     corsAllowOrigins: read.stringList('corsAllowOrigins'),
     producerEnvironment,
     deliveryEnvironment,
+    sweeper: {
+      intervalMinutes: read.integer('sweepIntervalMinutes', 1, 60),
+      environment: read.handlerLimits(SWEEPER_LIMITS),
+    },
     authEnvironment,
     logRetentionDays: read.oneOf('logRetentionDays', LOG_RETENTION_DAYS, (v) => Number(v)),
     logLevel: read.oneOf('logLevel', LOG_LEVELS, (v) => String(v).toUpperCase()),
@@ -345,6 +364,7 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
       modelThrottles: read.integer('modelThrottlesAlarmThreshold', 1, 1_000_000),
       waitingReleased: read.integer('waitingReleasedAlarmThreshold', 1, 1_000_000),
       sustainedPeriods: read.integer('flowControlAlarmPeriods', 1, 60),
+      itemsStalled: read.integer('itemsStalledAlarmThreshold', 1, 1_000_000),
       topicArn: read.optionalSnsTopicArn('alarmTopicArn'),
     },
   };

@@ -10,6 +10,7 @@ import { Generator } from './constructs/generator.js';
 import { ItemsQueryApi } from './constructs/query-api.js';
 import { Reassembler } from './constructs/reassembler.js';
 import { StreamsMonitoring } from './constructs/monitoring.js';
+import { StallSweeper } from './constructs/sweeper.js';
 import { WorkStreams } from './constructs/streams.js';
 import { StreamsTables } from './constructs/tables.js';
 import { TokenSecret } from './constructs/token-secret.js';
@@ -133,11 +134,19 @@ export class KinesisModelStreamsStack extends Stack {
       ...logging,
     });
 
+    const sweeper = new StallSweeper(this, 'Sweeper', {
+      itemsTable: tables.items,
+      intervalMinutes: s.sweeper.intervalMinutes,
+      environment: s.sweeper.environment,
+      ...logging,
+    });
+
     const monitoring = new StreamsMonitoring(this, 'Monitoring', {
       inputStream: streams.inputStream,
       chunkStream: streams.chunkStream,
       generator,
       reassembler,
+      sweeper,
       functions: {
         Generator: generator.handler,
         Reassembler: reassembler.handler,
@@ -145,6 +154,7 @@ export class KinesisModelStreamsStack extends Stack {
         WebSocketConnect: webSocket.connectHandler,
         WebSocketDisconnect: webSocket.disconnectHandler,
         WebSocketMessage: webSocket.messageHandler,
+        Sweeper: sweeper.handler,
       },
       deadLetters,
       models,

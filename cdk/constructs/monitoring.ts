@@ -11,6 +11,7 @@ import type { Generator } from './generator.js';
 import { checkRange, type HandlerFunction } from './handler-function.js';
 import type { ItemsQueryApi } from './query-api.js';
 import type { Reassembler } from './reassembler.js';
+import type { StallSweeper } from './sweeper.js';
 import type { ViewerWebSocketApi } from './websocket-api.js';
 
 /** When each alarm fires. */
@@ -64,6 +65,11 @@ export interface AlarmThresholds {
    */
   readonly waitingReleased?: number;
   /**
+   * Items the stall sweeper marked `failed` (`stalled`) in a period.
+   * @default 1
+   */
+  readonly itemsStalled?: number;
+  /**
    * Consecutive periods the two sustained alarms above need (1–60).
    * @default 3
    */
@@ -75,6 +81,7 @@ export interface StreamsMonitoringProps {
   readonly chunkStream: kinesis.IStream;
   readonly generator: Generator;
   readonly reassembler: Reassembler;
+  readonly sweeper: StallSweeper;
   /** Every function, by a short name used in alarm and widget titles. */
   readonly functions: Readonly<Record<string, HandlerFunction>>;
   readonly deadLetters: DeadLetterQueue;
@@ -93,8 +100,9 @@ export interface StreamsMonitoringProps {
 
 /**
  * The operator's view: alarms on what stops or delays the pipeline (iterator age of both event
- * source mappings, dead letters, Bedrock and Kinesis throttling, function errors, and the
- * generator's flow control: sustained model throttling, items waiting too long, an open breaker)
+ * source mappings, dead letters, Bedrock and Kinesis throttling, function errors, items the
+ * sweeper found stalled, and the generator's flow control: sustained model throttling, items
+ * waiting too long, an open breaker)
  * and one CloudWatch dashboard from input to viewers.
  */
 export class StreamsMonitoring extends Construct {
@@ -178,6 +186,13 @@ export class StreamsMonitoring extends Construct {
       t.kinesisThrottles ?? 1,
       'Kinesis throttles puts or reads: add shards (or use on-demand) or coalesce chunk records more.',
     );
+    const stalled = props.sweeper.metricItemsStalled({ period });
+    alarm(
+      'ItemsStalled',
+      stalled,
+      t.itemsStalled ?? 1,
+      'Items made no progress for longer than STALL_LIMIT_SECONDS and were marked failed (stalled): look for records retrying on the mappings, dead letters or producer errors; a resend starts a new attempt.',
+    );
     const flow = flowControlAlarms(props.generator, period, sustainedPeriods, t);
     for (const a of flow) alarm(a.id, a.metric, a.threshold, a.description, a.evaluationPeriods);
     for (const [name, handler] of Object.entries(props.functions)) {
@@ -231,7 +246,12 @@ export class StreamsMonitoring extends Construct {
             width: 6,
             left: [kinesisThrottles],
           }),
-          new cloudwatch.GraphWidget({ title: 'Dead letters waiting', width: 6, left: [deadLetters] }),
+          new cloudwatch.GraphWidget({
+            title: 'Dead letters waiting; items stalled',
+            width: 6,
+            left: [deadLetters],
+            right: [stalled.with({ label: 'items stalled' })],
+          }),
         ],
         [
           perFunction('Invocations', (h) => h.function.metricInvocations({ statistic: 'Sum' })),

@@ -147,3 +147,19 @@ export function grantItemActions(
     resourceArns: [table.tableArn],
   });
 }
+
+/**
+ * Grants `Query` on one index of a table, by name, and nothing on the table itself: for a function
+ * that finds its rows through one index and reads them with `grantItemActions`.
+ */
+export function grantIndexQuery(
+  grantee: iam.IGrantable,
+  table: dynamodb.ITable,
+  indexName: string,
+): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['dynamodb:Query'],
+    resourceArns: [`${table.tableArn}/index/${indexName}`],
+  });
+}

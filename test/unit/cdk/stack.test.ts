@@ -35,6 +35,7 @@ const FUNCTIONS = {
   connect: 'WebSocketConnectHandlerFunction',
   disconnect: 'WebSocketDisconnectHandlerFunction',
   message: 'WebSocketMessageHandlerFunction',
+  sweeper: 'SweeperHandlerFunction',
 } as const;
 
 describe('the stack with the default context', () => {
@@ -147,9 +148,9 @@ describe('the stack with the default context', () => {
   });
 
   describe('functions', () => {
-    it('runs six functions on the latest Node runtime, each with its own role and log group', () => {
+    it('runs seven functions on the latest Node runtime, each with its own role and log group', () => {
       const ids = idsOf(t, 'AWS::Lambda::Function');
-      expect(ids).toHaveLength(6);
+      expect(ids).toHaveLength(7);
       const roles = new Set<string>();
       for (const prefix of Object.values(FUNCTIONS)) {
         const f = fn(t, prefix);
@@ -159,7 +160,7 @@ describe('the stack with the default context', () => {
         expect(referencedIds((f.props.LoggingConfig as { LogGroup: unknown }).LogGroup).size).toBe(1);
         roles.add(f.roleId);
       }
-      expect(roles.size).toBe(6);
+      expect(roles.size).toBe(7);
     });
 
     it('points each function at its export of the handler module', () => {
@@ -173,6 +174,7 @@ describe('the stack with the default context', () => {
         connect: 'index.connect',
         disconnect: 'index.disconnect',
         message: 'index.message',
+        sweeper: 'index.handler',
       });
     });
 
@@ -536,11 +538,13 @@ describe('the stack with the default context', () => {
         'DeadLetters',
         'GeneratorErrors',
         'InputIteratorAge',
+        'ItemsStalled',
         'KinesisThrottles',
         'ModelThrottles',
         'QueryApiErrors',
         'QuotaWaitExceeded',
         'ReassemblerErrors',
+        'SweeperErrors',
         'WaitingReleased',
         'WebSocketConnectErrors',
         'WebSocketDisconnectErrors',
