@@ -31,6 +31,7 @@ import {
   startEventSourceMapping,
 } from './event-source/index.js';
 import { startHttpApi } from './http-api.js';
+import { type DynamoFaultProxy, startDynamoFaultProxy } from './dynamodb-faults.js';
 import { type KinesisFaultProxy, startKinesisFaultProxy } from './kinesis-faults.js';
 import { ensureStream, ensureTable } from './resources.js';
 import { startStallSweeper } from './stall-sweeper.js';
@@ -59,6 +60,8 @@ export interface LocalStackOptions {
   readonly stallSweeper?: { readonly intervalMs?: number; readonly stallLimitMs?: number };
   /** Put a fault-injecting proxy between the producer and the chunk stream. */
   readonly chunkStreamFaults?: boolean;
+  /** Put a fault-injecting proxy between every handler and DynamoDB (brownouts). */
+  readonly dynamodbFaults?: boolean;
   /** Shards of the input and chunk streams on first creation. */
   readonly inputShards?: number;
   readonly chunkShards?: number;
@@ -78,6 +81,8 @@ export interface LocalStack {
   readonly bedrock: BedrockStandIn;
   /** Present when `chunkStreamFaults` was asked for. */
   readonly chunkFaults: KinesisFaultProxy | undefined;
+  /** Present when `dynamodbFaults` was asked for; `clients.dynamo` goes through it too. */
+  readonly dynamodbFaults: DynamoFaultProxy | undefined;
   readonly mappings: { readonly input: EventSourceMapping; readonly chunks: EventSourceMapping };
   /** The WebSocket stage (connections, dropped connections, post counters). */
   readonly websocket: WebSocketGateway;
@@ -143,6 +148,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ? await startKinesisFaultProxy({ target: kinesis.endpoint })
       : undefined;
     if (chunkFaults) stops.push(chunkFaults.stop);
+    const dynamodbFaults = options.dynamodbFaults
+      ? await startDynamoFaultProxy({ target: dynamodb.endpoint })
+      : undefined;
+    if (dynamodbFaults) stops.push(dynamodbFaults.stop);
 
     const secret = authSecret(dataDir, options.inMemory === true);
     const env: Record<string, string> = {
@@ -150,7 +159,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       [ENV.inputStream]: INPUT_STREAM,
       [ENV.chunkStream]: CHUNK_STREAM,
       [ENV.kinesisEndpoint]: chunkFaults?.endpoint ?? kinesis.endpoint,
-      [ENV.dynamodbEndpoint]: dynamodb.endpoint,
+      [ENV.dynamodbEndpoint]: dynamodbFaults?.endpoint ?? dynamodb.endpoint,
       [ENV.bedrockEndpoint]: bedrock.endpoint,
       [ENV.sqsEndpoint]: deadLetters.endpoint,
       [ENV.deadLetterQueueUrl]: deadLetters.queueUrl(DEAD_LETTER_QUEUE),
@@ -310,6 +319,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       clients,
       bedrock,
       chunkFaults,
+      dynamodbFaults,
       mappings: { input, chunks },
       websocket: gateway,
       fanout: publisher,
