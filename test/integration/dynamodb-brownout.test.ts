@@ -15,17 +15,25 @@ import { expectedText } from '../../local/expected-text.js';
 import type { EventSourceMappingOptions, EventSourceMappingStats } from '../../local/event-source/index.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalStack, startLocalStack } from '../../local/stack.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
-import { CHUNK_MAPPING, INPUT_MAPPING } from '../../shared/mappings.js';
+import { INPUT_MAPPING } from '../../shared/mappings.js';
 import { readItem } from '../../shared/items.js';
 import { waitFor } from '../support/wait.js';
 
 // Every handler logs each call the brownout fails; the assertions say what happened.
 process.env.POWERTOOLS_LOG_LEVEL = 'CRITICAL';
 
-/** How long every DynamoDB call fails. */
-const BROWNOUT_MS = 20_000;
-/** Shards of the two streams: with the parallelization factors, the batches that can fail at once. */
-const SHARDS = { input: 1, chunks: 2 } as const;
+/**
+ * Batches each mapping can have in flight at once (shards × parallelization factor): the chunk
+ * stream runs one shard with a factor of 1 here, so every failed consumer invocation is a retry of
+ * the same batch; the input mapping keeps its deployed factor.
+ */
+const LANES = { input: INPUT_MAPPING.parallelizationFactor, chunks: 1 } as const;
+/**
+ * The brownout lasts until each mapping has had more failed invocations than the old count times
+ * its lanes — so at least one batch of each failed more often in a row than the old count allowed —
+ * however slow the machine; at least 5 s, at most 2 min.
+ */
+const BROWNOUT_BOUNDS = { minMs: 5_000, maxMs: 120_000 } as const;
 /**
  * Lambda retries a failed batch at once; the local mapping's default backoff (up to 2 s) would
  * spend fewer retries in the same brownout, so it is made nearly back to back here.
@@ -70,12 +78,17 @@ async function runBrownout(
     dataDir: dir,
     inMemory: true,
     dynamodbFaults: true,
-    inputShards: SHARDS.input,
-    chunkShards: SHARDS.chunks,
+    inputShards: 1,
+    chunkShards: 1,
     // Slow enough that the first items are still streaming when the brownout starts.
     bedrock: { timeToFirstTokenMs: 20, tokensPerSecond: 60 },
     inputMapping: { ...BACK_TO_BACK, ...mappings.input, onError: () => {} },
-    chunkMapping: { ...BACK_TO_BACK, ...mappings.chunks, onError: () => {} },
+    chunkMapping: {
+      ...BACK_TO_BACK,
+      parallelizationFactor: LANES.chunks,
+      ...mappings.chunks,
+      onError: () => {},
+    },
   });
   const s = stack;
   // Watches the items straight on dynalite: the handlers' path is the one browning out.
@@ -124,7 +137,17 @@ async function runBrownout(
   // Act: every DynamoDB call of every handler fails; the second half arrives meanwhile.
   s.dynamodbFaults!.setFaults({ errorRate: 1 });
   await submit(items.slice(8));
-  await new Promise((resolve) => setTimeout(resolve, BROWNOUT_MS));
+  const brownoutStarted = Date.now();
+  const outlasted = () =>
+    failedBetween(before.input, s.mappings.input.stats()) >
+      OLD_BUDGET.input.maximumRetryAttempts * LANES.input &&
+    failedBetween(before.chunks, s.mappings.chunks.stats()) >
+      OLD_BUDGET.chunks.maximumRetryAttempts * LANES.chunks;
+  await waitFor(() => Date.now() - brownoutStarted >= BROWNOUT_BOUNDS.minMs && outlasted(), {
+    what: 'the brownout to outlast the old retry counts',
+    timeoutMs: BROWNOUT_BOUNDS.maxMs,
+    intervalMs: 50,
+  });
   s.dynamodbFaults!.setFaults({ errorRate: 0 });
   const during = { input: s.mappings.input.stats(), chunks: s.mappings.chunks.stats() };
   const ended = async () => {
@@ -169,20 +192,16 @@ describe('a DynamoDB brownout', () => {
     expect(run.injectedErrors).toBeGreaterThan(100);
     // More failed invocations than the old count times the batches in flight at once: at least
     // one batch of each mapping failed more often in a row than the old count allowed.
-    const lanes = {
-      input: SHARDS.input * INPUT_MAPPING.parallelizationFactor,
-      chunks: SHARDS.chunks * CHUNK_MAPPING.parallelizationFactor,
-    };
-    expect(run.failedInvocations.input).toBeGreaterThan(OLD_BUDGET.input.maximumRetryAttempts * lanes.input);
+    expect(run.failedInvocations.input).toBeGreaterThan(OLD_BUDGET.input.maximumRetryAttempts * LANES.input);
     expect(run.failedInvocations.chunks).toBeGreaterThan(
-      OLD_BUDGET.chunks.maximumRetryAttempts * lanes.chunks,
+      OLD_BUDGET.chunks.maximumRetryAttempts * LANES.chunks,
     );
     // Nothing given up on, nothing stuck, nothing duplicated or cut.
     expect(run.deadLettered).toEqual({ input: 0, chunks: 0 });
     expect(run.outcomes).toEqual(
       run.items.map((i) => ({ itemId: i.itemId, status: 'completed', exact: true })),
     );
-  }, 150_000);
+  }, 300_000);
 
   it('with the old retry counts (3 and 10) the same brownout skips batches and leaves items unfinished', async () => {
     // The same run with the counts retries were bounded by before: this is what the test above
@@ -191,5 +210,5 @@ describe('a DynamoDB brownout', () => {
 
     expect(run.deadLettered.input + run.deadLettered.chunks).toBeGreaterThan(0);
     expect(run.outcomes.filter((o) => o.status !== 'completed' || !o.exact).length).toBeGreaterThan(0);
-  }, 150_000);
+  }, 300_000);
 });
