@@ -85,6 +85,9 @@ for (const { group, result: r } of bench.scenarios) {
       `RSS ${num(r.memory.rssPeakMb, 0)} MB\n`,
   );
 }
+const { overloadFigures, overloadLine } = await import('./report/overload.js');
+const overload = overloadFigures(bench);
+if (overload) process.stdout.write(`  ${overloadLine(overload)}\n`);
 for (const failure of bench.failures)
   process.stdout.write(`  FAILED ${failure.flow} ${failure.name}: ${failure.error}\n`);
 process.stdout.write(`\nReport: ${join(dir, `${stamp}.md`)}\nChart:  ${join(dir, chartName)}\n`);

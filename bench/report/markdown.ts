@@ -1,5 +1,6 @@
 import type { BenchResult, ScenarioGroup } from '../run-bench.js';
 import type { Flow, ScenarioResult } from '../scenario/run-scenario.js';
+import { OVERLOAD_P99_TARGET_MS, OVERLOAD_THROUGHPUT_TARGET, overloadFigures } from './overload.js';
 
 type Row = ReadonlyArray<string>;
 
@@ -131,6 +132,8 @@ export function renderReport(bench: BenchResult, chartFile?: string): string {
     );
     out.push(table(['figure', 'pipeline', 'naive', 'pipeline better by'], rows));
   }
+
+  out.push(...overloadSection(bench));
 
   out.push('', '## Cost per 1,000 output tokens, by output length', '');
   out.push(
@@ -349,4 +352,36 @@ export function renderReport(bench: BenchResult, chartFile?: string): string {
   }
   out.push('');
   return out.join('\n');
+}
+
+/** How the pipeline holds up when offered ten times what it carries (flow control at work). */
+function overloadSection(bench: BenchResult): string[] {
+  const o = overloadFigures(bench);
+  if (!o) return [];
+  const pct = (x: number) => `${num(x * 100, 0)} %`;
+  const streams = (r: ScenarioResult) => num(r.throughput.modelStreams);
+  return [
+    '',
+    '## Overload',
+    '',
+    `Offered ${o.heavy.spec.concurrency} generations at once, the producers admit only what the consumer keeps up with ` +
+      '(admission on the consumer lag); the rest wait as `waiting: "capacity"`. Targets: delivered tokens/s at least ' +
+      `${pct(OVERLOAD_THROUGHPUT_TARGET)} of the figure at ${o.light.spec.concurrency}, and p99 added latency of the ` +
+      `admitted generations at most ${num(OVERLOAD_P99_TARGET_MS, 0)} ms.`,
+    '',
+    table(
+      ['offered generations', 'model streams (mean)', 'delivered tokens/s', 'latency p50 / p95 / p99 ms'],
+      [o.light, o.heavy].map((r) => [
+        String(r.spec.concurrency),
+        streams(r),
+        num(r.throughput.deliveredPerSecond),
+        latency(r),
+      ]),
+    ),
+    '',
+    `Delivered at ${o.heavy.spec.concurrency} ÷ at ${o.light.spec.concurrency}: **${pct(o.throughputRatio)}** ` +
+      `(target ≥ ${pct(OVERLOAD_THROUGHPUT_TARGET)}, ${o.meetsThroughput ? 'met' : 'missed'}); p99 added latency at ` +
+      `${o.heavy.spec.concurrency}: **${o.censored ? '≥ ' : ''}${num(o.p99Ms, 0)} ms** ` +
+      `(target ≤ ${num(OVERLOAD_P99_TARGET_MS, 0)} ms, ${o.meetsLatency ? 'met' : 'missed'}).`,
+  ];
 }
