@@ -8,6 +8,8 @@ export interface CapacityGateOptions {
   /** Reads the consumer's latest lag (cached by the reader); undefined when unknown. */
   readonly readLagMs: () => Promise<number | undefined>;
   readonly aimd?: Partial<AimdOptions>;
+  /** The window at the start and after idling. Default 10 (at most `maxRunning`). */
+  readonly initialWindow?: number;
   readonly now: () => number;
 }
 
@@ -16,22 +18,31 @@ export interface CapacityGateOptions {
  * so the producers admit new generations only while the pipeline behind them keeps up. A lag over
  * the target halves the window (once per cool-down); time grows it back by a few generations per
  * second. Generations already running are never stopped: the window only gates new starts.
+ *
+ * The window starts small and grows with time while the lag stays under the target, so a crowd of
+ * new items is let in as fast as the consumer is seen to keep up, not all at once. A window the
+ * producer does not use is brought back to twice what runs, so an idle spell does not leave it wide
+ * open for the next crowd (as TCP validates an unused congestion window).
  */
 export class CapacityGate {
   private readonly aimd: Aimd;
+  private readonly options: AimdOptions;
+  private readonly initialWindow: number;
   private state: AimdState;
   private running = 0;
 
   constructor(private readonly o: CapacityGateOptions) {
-    this.aimd = new Aimd({
+    this.options = {
       min: 1,
       max: o.maxRunning,
       decreaseFactor: 0.5,
       increasePerSecond: Math.max(1, o.maxRunning / 50),
       cooldownMs: 1_000,
       ...o.aimd,
-    });
-    this.state = this.aimd.initial();
+    };
+    this.aimd = new Aimd(this.options);
+    this.initialWindow = Math.min(o.maxRunning, o.initialWindow ?? 10);
+    this.state = this.restartedAt(this.initialWindow, o.now());
   }
 
   /** The window now, in generations. */
@@ -46,12 +57,11 @@ export class CapacityGate {
 
   /** Reads the consumer's lag and shrinks the window while it is over the target. */
   async observe(): Promise<number | undefined> {
+    const unused = Math.max(this.initialWindow, 2 * this.running);
+    if (this.window() > unused) this.state = this.restartedAt(unused, this.o.now());
     const lag = await this.o.readLagMs();
     if (lag !== undefined && lag > this.o.lagTargetMs) {
-      const next = this.aimd.decrease(
-        { value: this.window(), decreasedAt: this.state.decreasedAt },
-        this.o.now(),
-      );
+      const next = this.aimd.decrease(this.state, this.o.now());
       if (next) this.state = next;
     }
     return lag;
@@ -70,6 +80,15 @@ export class CapacityGate {
   /** A generation started. */
   take(): void {
     this.running++;
+  }
+
+  /**
+   * A window of `value` at `now` that grows from there, yet may still halve at once on congestion
+   * (its last decrease dated one cool-down back).
+   */
+  private restartedAt(value: number, now: number): AimdState {
+    const { cooldownMs, increasePerSecond } = this.options;
+    return { value: value - (cooldownMs / 1000) * increasePerSecond, decreasedAt: now - cooldownMs };
   }
 
   /** A generation ended. */

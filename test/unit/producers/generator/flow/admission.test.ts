@@ -24,7 +24,9 @@ class CountingStore extends MemoryQuotaStore {
   }
 }
 
-function admission(options: { rpm?: Record<string, number>; lagMs?: number; maxWaitMs?: number } = {}) {
+function admission(
+  options: { rpm?: Record<string, number>; lagMs?: number; maxWaitMs?: number; initialWindow?: number } = {},
+) {
   const now = () => Date.now();
   const rpm = options.rpm ?? { [PRIMARY]: 60 };
   const store = new CountingStore();
@@ -42,6 +44,7 @@ function admission(options: { rpm?: Record<string, number>; lagMs?: number; maxW
     maxRunning: 100,
     lagTargetMs: 1_000,
     readLagMs: async () => options.lagMs,
+    ...(options.initialWindow === undefined ? {} : { initialWindow: options.initialWindow }),
     now,
   });
   const a = new Admission({
@@ -86,7 +89,7 @@ describe('Admission', () => {
   });
 
   it('admits a crowd of waiting items with one quota write, in priority order', async () => {
-    const { a, store } = admission({ rpm: { [PRIMARY]: 6_000 } });
+    const { a, store } = admission({ rpm: { [PRIMARY]: 6_000 }, initialWindow: 100 });
     const admitted: string[] = [];
     const tickets = Array.from({ length: 40 }, (_, i) =>
       ticket(`item-${i}`, i % 4 === 0 ? 'high' : 'normal'),
