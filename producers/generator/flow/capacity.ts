@@ -8,7 +8,7 @@ export interface CapacityGateOptions {
   /** Reads the consumer's latest lag (cached by the reader); undefined when unknown. */
   readonly readLagMs: () => Promise<number | undefined>;
   readonly aimd?: Partial<AimdOptions>;
-  /** The window at the start and after idling. Default 10 (at most `maxRunning`). */
+  /** The window at the start and after idling. Default 50 (at most `maxRunning`). */
   readonly initialWindow?: number;
   readonly now: () => number;
 }
@@ -41,7 +41,7 @@ export class CapacityGate {
       ...o.aimd,
     };
     this.aimd = new Aimd(this.options);
-    this.initialWindow = Math.min(o.maxRunning, o.initialWindow ?? 10);
+    this.initialWindow = Math.min(o.maxRunning, o.initialWindow ?? 50);
     this.state = this.restartedAt(this.initialWindow, o.now());
   }
 

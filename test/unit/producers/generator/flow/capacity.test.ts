@@ -21,19 +21,19 @@ describe('CapacityGate', () => {
   it('lets a crowd in at the initial window, then more as time passes with the lag under target', async () => {
     const { capacity, clock, lag, start } = gate();
     start(1_000);
-    expect(capacity.inUse).toBe(10);
+    expect(capacity.inUse).toBe(50);
     lag.ms = 300;
     clock.t += 1_000;
     await capacity.observe();
     start(1_000);
     // 200 / 50 = 4 more per second.
-    expect(capacity.inUse).toBe(14);
+    expect(capacity.inUse).toBe(54);
   });
 
   it('halves the window while the consumer lags, once per cool-down', async () => {
     const { capacity, clock, lag, start } = gate();
     clock.t += 10_000;
-    start(50);
+    start(90);
     await capacity.observe();
     const before = capacity.window();
     lag.ms = 5_000;
@@ -49,9 +49,9 @@ describe('CapacityGate', () => {
     start(3);
     clock.t += 60_000;
     await capacity.observe();
-    expect(capacity.window()).toBe(10);
+    expect(capacity.window()).toBe(50);
     for (let i = 0; i < 3; i++) capacity.done();
     start(1_000);
-    expect(capacity.inUse).toBe(10);
+    expect(capacity.inUse).toBe(50);
   });
 });
