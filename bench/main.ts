@@ -5,6 +5,8 @@
  *   npm run bench -- --quick          short run (about 2 minutes)
  *   npm run bench -- --only load-100  only the named scenarios (comma-separated), both flows
  *   npm run bench -- --publish        also copy the report and chart to docs/bench/
+ *   npm run bench -- --skip-quota     leave out the quota scenario (`npm run bench:quota`), which
+ *                                     otherwise runs last (a whole run only, not with --only)
  *
  * Writes bench/results/<timestamp>.{md,svg,json} and bench/results/latest.{md,svg}.
  */
@@ -12,13 +14,15 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { orExitWithUsage, parseCommandLine, UsageError } from '../cli/args.js';
 
-const USAGE = 'usage: npm run bench -- [--quick] [--only name,name] [--skip-capacity] [--publish]\n';
+const USAGE =
+  'usage: npm run bench -- [--quick] [--only name,name] [--skip-capacity] [--skip-quota] [--publish]\n';
 const { values } = orExitWithUsage(USAGE, () =>
   parseCommandLine(process.argv.slice(2), {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     publish: { type: 'boolean', default: false },
     'skip-capacity': { type: 'boolean', default: false },
+    'skip-quota': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   }),
 );
@@ -91,4 +95,19 @@ if (overload) process.stdout.write(`  ${overloadLine(overload)}\n`);
 for (const failure of bench.failures)
   process.stdout.write(`  FAILED ${failure.flow} ${failure.name}: ${failure.error}\n`);
 process.stdout.write(`\nReport: ${join(dir, `${stamp}.md`)}\nChart:  ${join(dir, chartName)}\n`);
-process.exit(bench.failures.length > 0 ? 1 : 0);
+const quota = only || values['skip-quota'] ? 0 : await runQuotaScenario(values.quick);
+process.exit(bench.failures.length > 0 || quota !== 0 ? 1 : 0);
+
+/** The quota scenario (`bench/quota.ts`) in its own process, as `npm run bench:quota` runs it. */
+async function runQuotaScenario(quick: boolean): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  process.stdout.write(`\nQuota scenario (npm run bench:quota${quick ? ' -- --quick' : ''}):\n`);
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, 'bench/quota.ts', ...(quick ? ['--quick'] : [])],
+    {
+      stdio: 'inherit',
+    },
+  );
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+}

@@ -18,6 +18,7 @@ import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { KinesisStreamRecord } from 'aws-lambda';
+import { orExitWithUsage, parseCommandLine } from '../cli/args.js';
 import { startBedrockStandIn } from '../local/bedrock/index.js';
 import { startDynamo, startKinesis } from '../local/emulators.js';
 import { ensureStream, ensureTable } from '../local/resources.js';
@@ -41,7 +42,21 @@ process.env.AWS_ACCESS_KEY_ID ??= 'local';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-const quick = process.argv.includes('--quick');
+const USAGE = `usage: npm run bench:quota -- [--quick]
+
+  --quick   a smaller quota and offer: about 2½ minutes instead of 10
+`;
+const { values } = orExitWithUsage(USAGE, () =>
+  parseCommandLine(process.argv.slice(2), {
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  }),
+);
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const quick = values.quick;
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 /**
  * The offer must outlast one minute of quota (the stand-in's window lets a whole minute through at

@@ -279,6 +279,7 @@ describe('command lines of every program', () => {
     ['npm start', 'local/main.ts', ['--frsh'], "Unknown option '--frsh'", 'usage: npm start'],
     ['bench', 'bench/main.ts', ['--only', 'load-7'], '--only: no scenario load-7', 'usage: npm run bench'],
     ['chaos', 'bench/chaos.ts', ['--seed', 'abc'], '--seed must be a whole number', 'usage: npm run chaos'],
+    ['bench:quota', 'bench/quota.ts', ['--fast'], "Unknown option '--fast'", 'usage: npm run bench:quota'],
   ])(
     '%s %j prints what is wrong and the usage, exit code 2, no stack trace',
     async (_name, file, args, message, usage) => {
@@ -295,6 +296,7 @@ describe('command lines of every program', () => {
     ['local/main.ts', 'usage: npm start'],
     ['bench/main.ts', 'usage: npm run bench'],
     ['bench/chaos.ts', 'usage: npm run chaos'],
+    ['bench/quota.ts', 'usage: npm run bench:quota'],
   ])('%s --help prints the usage on stdout with exit code 0', async (file, usage) => {
     const result = await program(TSX, file, '--help');
     expect(result).toMatchObject({ code: 0, stderr: '' });
