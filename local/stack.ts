@@ -164,6 +164,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       [ENV.sqsEndpoint]: deadLetters.endpoint,
       [ENV.deadLetterQueueUrl]: deadLetters.queueUrl(DEAD_LETTER_QUEUE),
       [ENV.authSecret]: secret,
+      // Every local tool (CLI, benchmarks, chaos runs, dashboards) shares the stack's one admin
+      // token, so one subject holds hundreds of connections here; deployments keep the default 20.
+      [ENV.maxConnectionsPerSubject]: '10000',
       ...options.env,
     };
     const config = loadConfig(env);

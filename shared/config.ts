@@ -106,6 +106,10 @@ const Schema = z.object({
   [ENV.connectionTtlSeconds]: int(60, 7 * 24 * 3600).default(2 * 3600 + 600),
   // Time the fan-out of one consumer batch may take; a connection not served by then is dropped from it.
   [ENV.fanoutBudgetMs]: int(100, 60_000).default(1_500),
+  // Per-connection and per-token-subject limits of the WebSocket API (answered with error codes).
+  [ENV.maxSubscriptionsPerConnection]: int(1, 100_000).default(100),
+  [ENV.maxConnectionsPerSubject]: int(1, 100_000).default(20),
+  [ENV.clientMessagesPerSecond]: int(1, 10_000).default(20),
   // An item queued or streaming without progress this long is marked failed (`stalled`).
   [ENV.stallLimitSeconds]: int(60, 7 * 24 * 3600).default(15 * 60),
 });
@@ -163,6 +167,12 @@ export interface Config {
     readonly connectionTtlSeconds: number;
     readonly fanoutBudgetMs: number;
     readonly stallLimitSeconds: number;
+    /** Subscriptions one connection may hold (`too_many_subscriptions` beyond). */
+    readonly maxSubscriptionsPerConnection: number;
+    /** Open connections per token subject (`$connect` refused with 429 beyond). */
+    readonly maxConnectionsPerSubject: number;
+    /** Client messages per second per connection, averaged over a window (`rate_limited` beyond). */
+    readonly clientMessagesPerSecond: number;
   };
 }
 
@@ -254,6 +264,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       connectionTtlSeconds: c[ENV.connectionTtlSeconds],
       fanoutBudgetMs: c[ENV.fanoutBudgetMs],
       stallLimitSeconds: c[ENV.stallLimitSeconds],
+      maxSubscriptionsPerConnection: c[ENV.maxSubscriptionsPerConnection],
+      maxConnectionsPerSubject: c[ENV.maxConnectionsPerSubject],
+      clientMessagesPerSecond: c[ENV.clientMessagesPerSecond],
     },
   };
 }

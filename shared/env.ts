@@ -47,6 +47,9 @@ export const ENV = {
   fanoutConcurrency: 'FANOUT_CONCURRENCY',
   connectionTtlSeconds: 'CONNECTION_TTL_SECONDS',
   fanoutBudgetMs: 'FANOUT_BUDGET_MS',
+  maxSubscriptionsPerConnection: 'MAX_SUBSCRIPTIONS_PER_CONNECTION',
+  maxConnectionsPerSubject: 'MAX_CONNECTIONS_PER_SUBJECT',
+  clientMessagesPerSecond: 'CLIENT_MESSAGES_PER_SECOND',
   stallLimitSeconds: 'STALL_LIMIT_SECONDS',
 } as const;
 

@@ -4,12 +4,12 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, type IDependable } from 'constructs';
 import { ENV } from '../../shared/env.js';
 import { checkRange, HandlerFunction, type HandlerLogLevel, handlerEntry } from './handler-function.js';
-import { grantTableAccess } from './tables.js';
+import { grantItemActions, grantTableAccess } from './tables.js';
 import { type TokenSecret, tokenVerification } from './token-secret.js';
 
 /** A WebSocket stage that functions post to: what the reassembler needs of the viewers' API. */
@@ -198,13 +198,16 @@ export class ViewerWebSocketApi extends Construct implements IViewerConnections 
       this.api.addRoute(routeKey, { integration: messages });
     }
 
-    grantTableAccess(this.connectHandler, props.connectionsTable, { write: true });
+    // `$connect` counts the subject's connections (a Query) before storing one.
+    grantTableAccess(this.connectHandler, props.connectionsTable, { read: true, write: true });
     grantTableAccess(this.disconnectHandler, props.connectionsTable, { read: true, write: true });
     grantTableAccess(this.messageHandler, props.connectionsTable, { read: true, write: true });
-    // Read for snapshots; write only to set `cancelRequested`.
-    grantTableAccess(this.messageHandler, props.itemsTable, { read: true, write: true });
-    grantTableAccess(this.messageHandler, props.textTable, { read: true });
-    this.grantPostToConnections(this.messageHandler);
+    // The item's head for snapshots (GetItem); cancel is one attribute update (UpdateItem); long
+    // texts are read by a Query of the text table. Nothing else of either table.
+    grantItemActions(this.messageHandler, props.itemsTable, ['GetItem', 'UpdateItem']);
+    grantItemActions(this.messageHandler, props.textTable, ['Query']);
+    // Replies only: POST to a connection, never GET or DELETE.
+    this.grantPostReplies(this.messageHandler);
 
     for (const route of this.api.node.findAll().filter((c) => c instanceof apigwv2.CfnRoute)) {
       const routeKey = (route as apigwv2.CfnRoute).routeKey;
@@ -244,6 +247,37 @@ export class ViewerWebSocketApi extends Construct implements IViewerConnections 
         reason:
           'execute-api:ManageConnections on this stage only (granted by grantManagementApiAccess): connection ' +
           'ids are created at run time, so the resource can only be the stage\u2019s @connections path.',
+      });
+    }
+    return grant;
+  }
+
+  /**
+   * Lets a function only post to the stage's connections: `execute-api:ManageConnections` on
+   * `POST /@connections/*` (no `GET` of a connection's details, no `DELETE` closing it).
+   */
+  grantPostReplies(grantee: iam.IGrantable): iam.Grant {
+    const stack = Stack.of(this);
+    const resource = stack.formatArn({
+      service: 'execute-api',
+      resource: this.api.apiId,
+      resourceName: `${this.stage.stageName}/POST/@connections/*`,
+    });
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['execute-api:ManageConnections'],
+      resourceArns: [resource],
+    });
+    const principal = grantee.grantPrincipal;
+    if (principal instanceof Construct) {
+      const apiLogicalId = stack.resolve(stack.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi));
+      Validations.of(principal).acknowledge({
+        id:
+          'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:' +
+          `<${apiLogicalId}>/${this.stage.stageName}/POST/@connections/*]`,
+        reason:
+          'execute-api:ManageConnections for POST on this stage only: connection ids are created at run time, ' +
+          'so the resource can only be the stage\u2019s @connections path; no GET and no DELETE.',
       });
     }
     return grant;

@@ -5,9 +5,11 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { defaultIfEmpty, from, lastValueFrom, mergeMap } from 'rxjs';
 import { z } from 'zod';
-import { ThrottledError } from '../../shared/errors.js';
+import { classifyAwsError, ThrottledError } from '../../shared/errors.js';
 import { withRetry } from '../../shared/retry.js';
 import { TTL_ATTRIBUTE } from '../../shared/tables.js';
 import { Scope } from '../../shared/tenancy.js';
@@ -54,6 +56,22 @@ export interface Subscription {
   readonly tenant?: string;
   /** Every-item subscriptions only: the connection takes `batch` frames. */
   readonly batch: boolean;
+  /** The row's TTL passed (its token expired, or the connection outlived its TTL): close it, send nothing. */
+  readonly expired: boolean;
+}
+
+/** What removing a connection did. */
+export interface Removal {
+  readonly removed: number;
+  /** Rows not deleted because the deadline came first. */
+  readonly left: number;
+}
+
+/** A client message let through the connection's rate limit, or not. */
+export interface Admission {
+  readonly connection: StoredConnection;
+  /** Messages of the connection in the current window, this one included. */
+  readonly count: number;
 }
 
 /** How a subscription is written. */
@@ -78,18 +96,34 @@ export interface ConnectionStore {
   ): Promise<void>;
   /** The stored connection, by a strongly consistent read; undefined when unknown or expired. */
   getConnection(connectionId: string): Promise<StoredConnection | undefined>;
+  /**
+   * Counts a client message in the connection's current window (one conditional update of its row,
+   * two at a window's start) and returns the connection; undefined when unknown or expired.
+   */
+  admitMessage(connectionId: string, windowSeconds: number): Promise<Admission | undefined>;
+  /** Live connections of a token subject (one Query of its index rows). */
+  connectionsOf(subject: string): Promise<number>;
+  /** What a connection watches: `sub#` sort keys of its live rows. */
+  subscriptionsHeld(connectionId: string): Promise<Set<string>>;
   /** Adds a subscription (idempotent). When it resolves, fan-out queries see it. */
   subscribe(connectionId: string, target: SubscriptionTarget, options?: SubscribeOptions): Promise<void>;
   /** Removes a subscription (idempotent). */
   unsubscribe(connectionId: string, target: SubscriptionTarget): Promise<void>;
   /** Connection ids subscribed to `target`, whatever their tenant, by a strongly consistent key lookup. */
   subscribersOf(target: SubscriptionTarget): Promise<string[]>;
-  /** The subscriptions of `target` with their tenants (what the fan-out filters by), strongly consistent. */
+  /**
+   * The subscriptions of `target` with their tenants (what the fan-out filters by), strongly
+   * consistent; rows whose TTL passed are returned marked `expired`, so their connections can be closed.
+   */
   subscriptionsOf(target: SubscriptionTarget): Promise<Subscription[]>;
   /** The every-item subscribers, and which of them take `batch` frames. */
   everyItemSubscribers(): Promise<Array<{ connectionId: string; batch: boolean }>>;
-  /** Deletes a connection and every subscription of it; returns the number of rows deleted. */
-  removeConnection(connectionId: string): Promise<number>;
+  /**
+   * Deletes a connection and every subscription of it, `DELETE_CONCURRENCY` batches of 25 at a time.
+   * With `deadlineMs` (epoch ms) no batch starts after it: what is left stays for TTL, a later 410
+   * or another removal (the connection's own rows, deleted last, still lead to it).
+   */
+  removeConnection(connectionId: string, options?: { deadlineMs?: number }): Promise<Removal>;
 }
 
 /** Where the store keeps its rows and for how long. */
@@ -107,6 +141,8 @@ const targetKey = (target: SubscriptionTarget) => (target === 'all' ? ALL : targ
 /** Key builders of the connections table. */
 export const connectionKeys = {
   connection: (connectionId: string) => ({ pk: `conn#${connectionId}`, sk: 'connection' }),
+  /** Index of a token subject's connections (for the per-subject limit). */
+  ofSubject: (subject: string, connectionId: string) => ({ pk: `subject#${subject}`, sk: connectionId }),
   watches: (connectionId: string, target: SubscriptionTarget) => ({
     pk: `conn#${connectionId}`,
     sk: `sub#${targetKey(target)}`,
@@ -122,6 +158,8 @@ const Key = z.object({
   sk: z.string(),
   batchFrames: z.boolean().optional(),
   tenant: z.string().optional(),
+  subject: z.string().optional(),
+  [TTL_ATTRIBUTE]: z.number().optional(),
 });
 const ConnectionRow = z.object({
   connectionId: z.string(),
@@ -132,6 +170,8 @@ const ConnectionRow = z.object({
   [TTL_ATTRIBUTE]: z.number().optional(),
 });
 const BATCH_LIMIT = 25;
+/** BatchWriteItem calls in flight while removing a connection's rows. */
+const DELETE_CONCURRENCY = 8;
 const RETRY = { maxAttempts: 5, baseDelayMs: 25, maxDelayMs: 500 } as const;
 
 /** The connection and subscription store on DynamoDB. */
@@ -143,8 +183,18 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
   const expiresAt = (until?: number) =>
     Math.min(nowSeconds() + ttlSeconds, until ?? Number.POSITIVE_INFINITY);
 
-  const queryKeys = async (pk: string, live: boolean): Promise<Array<z.infer<typeof Key>>> => {
+  /**
+   * The rows of partition `pk`, strongly consistent (a subscription written before a head update must
+   * be seen by the fan-out after it). `live`: without rows whose TTL passed, which DynamoDB may still
+   * return; `marked`: all, with their TTL; `keys`: keys and the connection row's subject.
+   */
+  const queryKeys = async (
+    pk: string,
+    mode: 'live' | 'marked' | 'keys',
+    sk?: { prefix: string },
+  ): Promise<Array<z.infer<typeof Key>>> => {
     const keys: Array<z.infer<typeof Key>> = [];
+    const live = mode === 'live';
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await withRetry(
@@ -152,17 +202,15 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
           dynamo.send(
             new QueryCommand({
               TableName: table,
-              KeyConditionExpression: 'pk = :pk',
-              // DynamoDB may still return rows whose TTL passed but that it has not deleted yet.
-              ...(live
-                ? {
-                    FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now',
-                    ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-                  }
-                : {}),
-              ExpressionAttributeValues: { ':pk': pk, ...(live ? { ':now': Math.floor(now() / 1000) } : {}) },
-              ProjectionExpression: live ? 'pk, sk, batchFrames, tenant, #ttl' : 'pk, sk',
-              // A subscription written before a head update must be seen by the fan-out after it.
+              KeyConditionExpression: sk ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+              ...(live ? { FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now' } : {}),
+              ...(mode === 'keys' ? {} : { ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE } }),
+              ExpressionAttributeValues: {
+                ':pk': pk,
+                ...(live ? { ':now': nowSeconds() } : {}),
+                ...(sk ? { ':prefix': sk.prefix } : {}),
+              },
+              ProjectionExpression: mode === 'keys' ? 'pk, sk, subject' : 'pk, sk, batchFrames, tenant, #ttl',
               ConsistentRead: true,
               ExclusiveStartKey: startKey,
             }),
@@ -186,23 +234,73 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
       ...RETRY,
     });
 
-  const removeAll = async (keys: ReadonlyArray<{ pk: string; sk: string }>) => {
-    for (let i = 0; i < keys.length; i += BATCH_LIMIT) {
-      let pending = keys.slice(i, i + BATCH_LIMIT).map((Key) => ({ DeleteRequest: { Key } }));
-      await withRetry(
-        async () => {
-          const { UnprocessedItems } = await dynamo.send(
-            new BatchWriteCommand({ RequestItems: { [table]: pending } }),
-          );
-          const left = UnprocessedItems?.[table] ?? [];
-          if (left.length > 0) {
-            pending = left as typeof pending;
-            throw new ThrottledError(`${left.length} of the deletes were left unprocessed`);
-          }
-        },
-        { what: `delete ${keys.length} rows of ${table}`, ...RETRY },
+  const removeBatch = async (keys: ReadonlyArray<{ pk: string; sk: string }>) => {
+    let pending = keys.map((Key) => ({ DeleteRequest: { Key } }));
+    await withRetry(
+      async () => {
+        const { UnprocessedItems } = await dynamo.send(
+          new BatchWriteCommand({ RequestItems: { [table]: pending } }),
+        );
+        const left = UnprocessedItems?.[table] ?? [];
+        if (left.length > 0) {
+          pending = left as typeof pending;
+          throw new ThrottledError(`${left.length} of the deletes were left unprocessed`);
+        }
+      },
+      { what: `delete ${keys.length} rows of ${table}`, ...RETRY },
+    );
+  };
+
+  /**
+   * Deletes rows 25 at a time, `DELETE_CONCURRENCY` batches in flight (10,000 rows: 400 batches);
+   * no batch starts after `deadlineMs`. Returns how many rows were left.
+   */
+  const removeAll = async (keys: ReadonlyArray<{ pk: string; sk: string }>, deadlineMs: number) => {
+    const batches: Array<ReadonlyArray<{ pk: string; sk: string }>> = [];
+    for (let i = 0; i < keys.length; i += BATCH_LIMIT) batches.push(keys.slice(i, i + BATCH_LIMIT));
+    let left = 0;
+    await lastValueFrom(
+      from(batches).pipe(
+        mergeMap(async (batch) => {
+          if (now() >= deadlineMs) left += batch.length;
+          else await removeBatch(batch);
+        }, DELETE_CONCURRENCY),
+        defaultIfEmpty(undefined),
+      ),
+    );
+    return left;
+  };
+
+  /** Counts a message in the current window if it is the stored one; the row after, or why not. */
+  const countInWindow = async (connectionId: string, window: number, fresh: boolean) => {
+    try {
+      const { Attributes } = await dynamo.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: connectionKeys.connection(connectionId),
+          UpdateExpression: fresh ? 'SET msgWindow = :w, msgCount = :one' : 'ADD msgCount :one',
+          ConditionExpression: fresh
+            ? 'attribute_exists(pk) AND (attribute_not_exists(msgWindow) OR msgWindow < :w)'
+            : 'msgWindow = :w',
+          ExpressionAttributeValues: { ':w': window, ':one': 1 },
+          ReturnValues: 'ALL_NEW',
+        }),
       );
+      return Attributes;
+    } catch (err) {
+      if (classifyAwsError(err) === 'conditional') return 'conditional' as const;
+      throw err;
     }
+  };
+
+  /** A connection row that parses and whose TTL has not passed. */
+  const liveConnection = (item: Record<string, unknown> | undefined): StoredConnection | undefined => {
+    const row = ConnectionRow.safeParse(item);
+    if (!row.success) return undefined;
+    const ttl = row.data[TTL_ATTRIBUTE];
+    if (ttl !== undefined && ttl <= nowSeconds()) return undefined;
+    const { connectionId, subject, tenant, scopes, tokenExpiresAt } = row.data;
+    return { connectionId, subject, tenant, scopes, tokenExpiresAt };
   };
 
   return {
@@ -215,6 +313,11 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
         ...(scopes !== undefined ? { scopes: [...scopes] } : {}),
         ...(tokenExpiresAt !== undefined ? { tokenExpiresAt } : {}),
         connectedAt: new Date(connectedAtMs).toISOString(),
+        [TTL_ATTRIBUTE]: expiresAt(tokenExpiresAt),
+      });
+      // Found again through the connection row's subject when the connection is removed.
+      await put({
+        ...connectionKeys.ofSubject(subject, connectionId),
         [TTL_ATTRIBUTE]: expiresAt(tokenExpiresAt),
       });
     },
@@ -231,12 +334,32 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
           ),
         { what: `get ${table} conn#${connectionId}`, ...RETRY },
       );
-      const row = ConnectionRow.safeParse(Item);
-      if (!row.success) return undefined;
-      const ttl = row.data[TTL_ATTRIBUTE];
-      if (ttl !== undefined && ttl <= nowSeconds()) return undefined;
-      const { connectionId: id, subject, tenant, scopes, tokenExpiresAt } = row.data;
-      return { connectionId: id, subject, tenant, scopes, tokenExpiresAt };
+      return liveConnection(Item);
+    },
+
+    async admitMessage(connectionId, windowSeconds) {
+      const window = Math.floor(nowSeconds() / windowSeconds);
+      // Usually one write: count in the stored window; at a window's start, open it (a racing
+      // message may open it first, then counting in it succeeds).
+      for (const fresh of [false, true, false]) {
+        const row = await withRetry(() => countInWindow(connectionId, window, fresh), {
+          what: `count a message of ${connectionId}`,
+          ...RETRY,
+        });
+        if (row === 'conditional') continue;
+        const connection = liveConnection(row);
+        return connection && { connection, count: Number(row?.msgCount ?? 1) };
+      }
+      return undefined;
+    },
+
+    async connectionsOf(subject) {
+      return (await queryKeys(connectionKeys.ofSubject(subject, '').pk, 'live')).length;
+    },
+
+    async subscriptionsHeld(connectionId) {
+      const rows = await queryKeys(connectionKeys.connection(connectionId).pk, 'live', { prefix: 'sub#' });
+      return new Set(rows.map((row) => row.sk));
     },
 
     async subscribe(connectionId, target, options = {}) {
@@ -258,33 +381,41 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
     },
 
     async subscribersOf(target) {
-      const rows = await queryKeys(connectionKeys.subscriber(target, '').pk, true);
+      const rows = await queryKeys(connectionKeys.subscriber(target, '').pk, 'live');
       return rows.map((row) => row.sk);
     },
 
     async subscriptionsOf(target) {
-      const rows = await queryKeys(connectionKeys.subscriber(target, '').pk, true);
+      const rows = await queryKeys(connectionKeys.subscriber(target, '').pk, 'marked');
+      const nowS = nowSeconds();
       return rows.map((row) => ({
         connectionId: row.sk,
         batch: row.batchFrames === true,
+        expired: row[TTL_ATTRIBUTE] !== undefined && row[TTL_ATTRIBUTE] <= nowS,
         ...(row.tenant !== undefined ? { tenant: row.tenant } : {}),
       }));
     },
 
     async everyItemSubscribers() {
-      const rows = await queryKeys(connectionKeys.subscriber('all', '').pk, true);
+      const rows = await queryKeys(connectionKeys.subscriber('all', '').pk, 'live');
       return rows.map((row) => ({ connectionId: row.sk, batch: row.batchFrames === true }));
     },
 
-    async removeConnection(connectionId) {
-      const own = await queryKeys(connectionKeys.connection(connectionId).pk, false);
-      const subscribers = own.flatMap((row) =>
-        row.sk.startsWith('sub#') ? [{ pk: `subs#${row.sk.slice('sub#'.length)}`, sk: connectionId }] : [],
-      );
-      // Subscriber rows first: if this stops midway, the connection's rows still lead to the rest.
-      await removeAll(subscribers);
-      await removeAll(own);
-      return subscribers.length + own.length;
+    async removeConnection(connectionId, { deadlineMs = Number.POSITIVE_INFINITY } = {}) {
+      const own = await queryKeys(connectionKeys.connection(connectionId).pk, 'keys');
+      const subscribers = own.flatMap((row) => {
+        if (row.sk.startsWith('sub#'))
+          return [{ pk: `subs#${row.sk.slice('sub#'.length)}`, sk: connectionId }];
+        if (row.sk === 'connection' && row.subject)
+          return [connectionKeys.ofSubject(row.subject, connectionId)];
+        return [];
+      });
+      // Rows pointed to first: if this stops midway, the connection's rows still lead to the rest.
+      const leftPointed = await removeAll(subscribers, deadlineMs);
+      // The connection's own rows only once nothing they lead to is left.
+      const ownKeys = own.map(({ pk, sk }) => ({ pk, sk }));
+      const left = leftPointed > 0 ? leftPointed + own.length : await removeAll(ownKeys, deadlineMs);
+      return { removed: subscribers.length + own.length - left, left };
     },
   };
 }

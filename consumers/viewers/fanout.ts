@@ -40,6 +40,8 @@ export interface FanoutStats {
   readonly goneConnections: number;
   /** Connections dropped from a batch when its budget ran out (closed: they resume through a snapshot). */
   readonly droppedConnections: number;
+  /** Connections met with an expired subscription (their token expired): closed and removed, sent nothing. */
+  readonly expiredConnections: number;
 }
 
 /** How one batch's fan-out ended for its connections. */
@@ -49,6 +51,8 @@ interface BatchEnd {
   readonly gone: Set<string>;
   /** Connections whose delivery the budget cut off or never started. */
   readonly dropped: Set<string>;
+  /** Connections whose subscription rows expired (their token's `exp` passed): to close. */
+  readonly expired: Set<string>;
 }
 
 /** An `UpdatePublisher` that also reports what it did. */
@@ -75,8 +79,15 @@ interface BatchItems {
  * Whether a subscription may receive an item of `tenant`: its tenant is the item's, or `*`. A row
  * without a tenant (written before tenancy) receives nothing.
  */
-export function receives(subscription: Pick<Subscription, 'tenant'>, tenant: string): boolean {
-  return subscription.tenant !== undefined && coversTenant({ tenant: subscription.tenant }, tenant);
+export function receives(
+  subscription: Pick<Subscription, 'tenant'> & Partial<Pick<Subscription, 'expired'>>,
+  tenant: string,
+): boolean {
+  return (
+    subscription.expired !== true &&
+    subscription.tenant !== undefined &&
+    coversTenant({ tenant: subscription.tenant }, tenant)
+  );
 }
 
 /** How long closing a connection dropped from a batch may take. */
@@ -118,6 +129,7 @@ export function createFanout(deps: FanoutDeps): Fanout {
     failedDeliveries: 0,
     goneConnections: 0,
     droppedConnections: 0,
+    expiredConnections: 0,
   };
   const count = (name: keyof typeof totals, metric: string, value = 1) => {
     totals[name] += value;
@@ -177,12 +189,16 @@ export function createFanout(deps: FanoutDeps): Fanout {
    * Who gets what: one delivery per (item subscriber, item), one per `batch` dashboard. Every
    * subscription is filtered by the item's tenant: a viewer receives only items its token covers.
    */
-  const planDeliveries = async (batch: BatchItems): Promise<Delivery[]> => {
+  const planDeliveries = async (batch: BatchItems, expired: Set<string>): Promise<Delivery[]> => {
     const { framesByItem, keysByItem, tenantByItem, finished } = batch;
     const everyItem = await store.subscriptionsOf('all').catch((err: unknown): Subscription[] => {
       logger.error('every-item subscriber lookup failed', { error: describe(err) });
       return [];
     });
+    const noteExpired = (subscriptions: readonly Subscription[]) => {
+      for (const s of subscriptions) if (s.expired) expired.add(s.connectionId);
+    };
+    noteExpired(everyItem);
     const packed = new Set(everyItem.filter((s) => s.batch).map((s) => s.connectionId));
     const plain = everyItem.filter((s) => !s.batch);
     const lookups = await lastValueFrom(
@@ -192,6 +208,7 @@ export function createFanout(deps: FanoutDeps): Fanout {
       ),
     );
     const deliveries: Delivery[] = lookups.flatMap(({ itemId, subscribers }) => {
+      noteExpired(subscribers);
       const frames = framesByItem.get(itemId) ?? [];
       if (frames.length === 0) return [];
       const item = keysByItem.get(itemId) ?? { itemId };
@@ -210,7 +227,7 @@ export function createFanout(deps: FanoutDeps): Fanout {
     // one; the frames are packed once per tenant among the dashboards.
     const dashboardsByTenant = new Map<string, string[]>();
     for (const s of everyItem) {
-      if (!s.batch || s.tenant === undefined) continue;
+      if (!s.batch || s.tenant === undefined || s.expired) continue;
       dashboardsByTenant.set(s.tenant, [...(dashboardsByTenant.get(s.tenant) ?? []), s.connectionId]);
     }
     for (const [tenant, connections] of dashboardsByTenant) {
@@ -244,6 +261,7 @@ export function createFanout(deps: FanoutDeps): Fanout {
       budget: AbortSignal.timeout(config.delivery.fanoutBudgetMs),
       gone: new Set(),
       dropped: new Set(),
+      expired: new Set(),
     };
     count('batches', 'FanoutBatches');
     count('updates', 'FanoutUpdates', updates.length);
@@ -262,7 +280,7 @@ export function createFanout(deps: FanoutDeps): Fanout {
       batch.tenantByItem.set(update.itemId, update.tenant);
       if (update.status === 'completed' || update.status === 'failed') batch.finished.add(update.itemId);
     }
-    const deliveries = await planDeliveries(batch);
+    const deliveries = await planDeliveries(batch, ended.expired);
     count('deliveries', 'FanoutDeliveries', deliveries.length);
     await lastValueFrom(
       from(deliveries).pipe(
@@ -272,13 +290,31 @@ export function createFanout(deps: FanoutDeps): Fanout {
     );
     const dropped = [...ended.dropped].filter((connectionId) => !ended.gone.has(connectionId));
     await lastValueFrom(
-      from(
-        [...ended.gone].map((id) => () => removeGone(id)).concat(dropped.map((id) => () => drop(id))),
-      ).pipe(
+      from([
+        ...[...ended.gone].map((id) => () => removeGone(id)),
+        ...dropped.map((id) => () => drop(id)),
+        ...[...ended.expired].map((id) => () => closeExpired(id)),
+      ]).pipe(
         mergeMap((task) => task(), concurrency),
         defaultIfEmpty(undefined),
       ),
     );
+  };
+
+  /** A connection whose token expired: closed (the client learns it must reconnect) and removed. */
+  const closeExpired = async (connectionId: string): Promise<void> => {
+    count('expiredConnections', 'ExpiredConnections');
+    try {
+      await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }), {
+        abortSignal: AbortSignal.timeout(DROP_TIMEOUT_MS),
+      });
+    } catch (err) {
+      // Usually gone already (410): a dropped connection whose rows outlived it.
+      logger.debug('closing an expired connection failed', { connectionId, error: describe(err) });
+    }
+    await store.removeConnection(connectionId).catch((err: unknown) => {
+      logger.warn('removing an expired connection failed', { connectionId, error: describe(err) });
+    });
   };
 
   const removeGone = async (connectionId: string): Promise<void> => {

@@ -36,7 +36,7 @@ export function disconnect(
   event: APIGatewayProxyWebsocketEventV2,
   context?: Context,
 ): Promise<APIGatewayProxyResultV2> {
-  return live(context).disconnect(event);
+  return live(context).disconnect(event, context?.getRemainingTimeInMillis());
 }
 /** `subscribe`, `unsubscribe`, `cancel` and `$default`. */
 export function message(

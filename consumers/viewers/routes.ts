@@ -1,4 +1,3 @@
-import { DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { AuthError, type TokenVerifier } from '../../shared/auth.js';
 import type { AwsClients } from '../../shared/aws-clients.js';
@@ -13,7 +12,12 @@ import { encodeFrame, snapshotFrames } from './framing.js';
 import { DEFAULT_POST_POLICY, type PostPolicy, postFrames } from './post.js';
 import { requestCancel } from './cancel.js';
 import { parseClientMessage } from './client-message.js';
-import { type ConnectionStore, createConnectionStore, type StoredConnection } from './connection-store.js';
+import {
+  type ConnectionStore,
+  connectionKeys,
+  createConnectionStore,
+  type StoredConnection,
+} from './connection-store.js';
 import { managementEndpointOf, parseWebSocketEvent, type WebSocketEvent } from './event.js';
 import { planSnapshot } from './snapshot.js';
 
@@ -29,13 +33,20 @@ export interface WebSocketDeps {
   readonly postPolicy?: PostPolicy;
 }
 
-type Route = (event: APIGatewayProxyWebsocketEventV2) => Promise<APIGatewayProxyResultV2>;
+/** A route; `remainingMs` is the time the invocation has left (Lambda's `getRemainingTimeInMillis`). */
+type Route = (
+  event: APIGatewayProxyWebsocketEventV2,
+  remainingMs?: number,
+) => Promise<APIGatewayProxyResultV2>;
 
 /** The three integrations of the WebSocket API. */
 export interface WebSocketHandlers {
   /** `$connect`: 200 with a valid `?token=`, 401 otherwise (API Gateway then refuses the upgrade). */
   readonly connect: Route;
-  /** `$disconnect`: removes the connection and its subscriptions. */
+  /**
+   * `$disconnect`: removes the connection and its subscriptions, batches in parallel; given the
+   * time left, it stops starting batches shortly before it runs out and leaves the rest to TTL.
+   */
   readonly disconnect: Route;
   /** `subscribe`, `unsubscribe`, `cancel` and `$default`: answers bad messages with `error`. */
   readonly message: Route;
@@ -43,8 +54,17 @@ export interface WebSocketHandlers {
 
 const status = (statusCode: number, body = ''): APIGatewayProxyResultV2 => ({ statusCode, body });
 
-/** How long closing an expired connection may take. */
-const CLOSE_TIMEOUT_MS = 1_000;
+/** Time `$disconnect` keeps in hand after its last delete batch starts (one batch, with retries). */
+const DISCONNECT_MARGIN_MS = 1_500;
+/**
+ * The client message rate is averaged over windows this long, so a reconnecting client may
+ * resubscribe its items (up to the subscription limit) in one burst.
+ */
+export const RATE_WINDOW_SECONDS = 5;
+
+const rateLimitMessage = (config: Config) =>
+  `more than ${config.delivery.clientMessagesPerSecond} messages a second (over ${RATE_WINDOW_SECONDS} s): ` +
+  `messages are dropped until the next ${RATE_WINDOW_SECONDS}-second window`;
 
 /** The principal a stored connection speaks for. */
 const principalOf = (viewer: StoredConnection): Principal => ({
@@ -123,6 +143,16 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
     } else await replyError(event, outcome.code, outcome.error, itemId);
   };
 
+  /** Whether one more subscription (not held yet) would pass the per-connection limit. */
+  const overSubscriptionLimit = async (connectionId: string, message: ClientMessage): Promise<boolean> => {
+    const held = await store.subscriptionsHeld(connectionId);
+    const key = connectionKeys.watches(
+      connectionId,
+      'itemId' in message ? { itemId: message.itemId } : 'all',
+    ).sk;
+    return !held.has(key) && held.size >= config.delivery.maxSubscriptionsPerConnection;
+  };
+
   const handle = async (event: WebSocketEvent, viewer: StoredConnection, message: ClientMessage) => {
     const { connectionId } = event.requestContext;
     const principal = principalOf(viewer);
@@ -136,6 +166,15 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
             'the token does not grant read (scope read or admin)',
             itemId,
           );
+        if (await overSubscriptionLimit(connectionId, message)) {
+          const limit = config.delivery.maxSubscriptionsPerConnection;
+          return replyError(
+            event,
+            'too_many_subscriptions',
+            `a connection may hold at most ${limit} subscriptions: unsubscribe from one first`,
+            itemId,
+          );
+        }
         if ('all' in message) {
           // Every item of the token's tenant (`*`, only with admin: every tenant).
           await store.subscribe(connectionId, 'all', {
@@ -160,34 +199,30 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
     }
   };
 
-  /** An unknown connection, or one whose token expired: told so, then closed. */
+  /**
+   * An unknown connection, or one whose token expired: told so, nothing else. Its rows (expired by
+   * their TTL) receive nothing; the fan-out closes the connection at the first batch it would have
+   * reached, and API Gateway's idle timeout closes one that receives nothing. This function's
+   * management access is POST only, so it does not close connections itself.
+   */
   const refuse = async (event: WebSocketEvent): Promise<void> => {
-    count('ExpiredConnections');
+    count('ExpiredConnectionMessages');
     await replyError(
       event,
       'token_expired',
       'the token of this connection has expired: reconnect with a valid token',
-    ).catch(() => {});
-    await closeConnection(event).catch((err: unknown) =>
-      logger.warn('closing an expired connection failed', { error: describe(err) }),
     );
-  };
-
-  const closeConnection = async (event: WebSocketEvent): Promise<void> => {
-    const { connectionId } = event.requestContext;
-    const client = clients.management(managementEndpointOf(event, config.endpoints.websocketManagement));
-    await client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }), {
-      abortSignal: AbortSignal.timeout(CLOSE_TIMEOUT_MS),
-    });
-    await store.removeConnection(connectionId);
   };
 
   /** Runs a route, flushing its metrics; a malformed event is a 400, anything unexpected a 500. */
   const route =
-    (name: string, body: (event: WebSocketEvent) => Promise<APIGatewayProxyResultV2>): Route =>
-    async (raw) => {
+    (
+      name: string,
+      body: (event: WebSocketEvent, remainingMs?: number) => Promise<APIGatewayProxyResultV2>,
+    ): Route =>
+    async (raw, remainingMs) => {
       try {
-        return await body(parseWebSocketEvent(raw));
+        return await body(parseWebSocketEvent(raw), remainingMs);
       } catch (err) {
         logger.error(`${name} failed`, { error: describe(err), cause: err });
         count(`${name}Errors`);
@@ -202,6 +237,15 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
       const { connectionId, connectedAt } = event.requestContext;
       try {
         const principal = await verifier.verify(event.queryStringParameters?.token);
+        const limit = config.delivery.maxConnectionsPerSubject;
+        if ((await store.connectionsOf(principal.subject)) >= limit) {
+          count('ConnectionsRefused');
+          logger.info('connection refused: too many', { connectionId, subject: principal.subject });
+          return status(
+            429,
+            `too_many_connections: the token's subject already has ${limit} open connections`,
+          );
+        }
         await store.putConnection({
           connectionId,
           subject: principal.subject,
@@ -220,20 +264,39 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
       }
     }),
 
-    disconnect: route('Disconnect', async (event) => {
+    disconnect: route('Disconnect', async (event, remainingMs) => {
       const { connectionId } = event.requestContext;
-      const rows = await store.removeConnection(connectionId);
+      const { removed, left } = await store.removeConnection(connectionId, {
+        deadlineMs: remainingMs === undefined ? undefined : Date.now() + remainingMs - DISCONNECT_MARGIN_MS,
+      });
+      if (left > 0) {
+        count('DisconnectRowsLeft', left);
+        logger.warn('connection rows left for TTL: the function ran out of time', {
+          connectionId,
+          removed,
+          left,
+        });
+      }
       count('Disconnections');
-      logger.debug('connection removed', { connectionId, rows });
+      logger.debug('connection removed', { connectionId, rows: removed });
       return status(200);
     }),
 
     message: route('Message', async (event) => {
       count('ClientMessages');
-      // The connection row holds what `$connect` verified; it dies with the token (its TTL).
-      const viewer = await store.getConnection(event.requestContext.connectionId);
-      if (!viewer || viewer.tokenExpiresAt * 1000 <= Date.now()) {
+      // The connection row holds what `$connect` verified and dies with the token (its TTL); one
+      // conditional update counts the message in the connection's rate window and returns it.
+      const admitted = await store.admitMessage(event.requestContext.connectionId, RATE_WINDOW_SECONDS);
+      if (!admitted || admitted.connection.tokenExpiresAt * 1000 <= Date.now()) {
         await refuse(event);
+        return status(200);
+      }
+      const viewer = admitted.connection;
+      const allowed = config.delivery.clientMessagesPerSecond * RATE_WINDOW_SECONDS;
+      if (admitted.count > allowed) {
+        count('RateLimitedMessages');
+        // Told once per window; what follows in the same window is dropped.
+        if (admitted.count === allowed + 1) await replyError(event, 'rate_limited', rateLimitMessage(config));
         return status(200);
       }
       const parsed = parseClientMessage(event.body, event.isBase64Encoded);

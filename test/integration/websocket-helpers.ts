@@ -260,6 +260,8 @@ export async function startDeliveryWorld(
   const env = {
     [ENV.dynamodbEndpoint]: dynalite.endpoint,
     [ENV.authSecret]: SECRET,
+    // Tests connect many viewers with one token; the limit's own test sets it low.
+    [ENV.maxConnectionsPerSubject]: '10000',
     ...options.env,
   };
   const config = loadConfig(env);

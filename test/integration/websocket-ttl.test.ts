@@ -65,11 +65,12 @@ describe('TTL on the connections table (the local sweeper standing in for Dynamo
     const deleted = await sweeper.sweepOnce();
     await sweeper.stop();
     // Assess
-    expect(deleted).toBe(4);
+    expect(deleted).toBe(5);
     expect(await keysOf('conns')).toEqual([
       'conn#new=/connection',
       'conn#new=/sub#a',
       'no-ttl/x',
+      'subject#s/new=',
       'subs#a/new=',
     ]);
     expect(await keysOf('text')).toEqual([]);

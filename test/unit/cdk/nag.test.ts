@@ -85,7 +85,7 @@ describe('cdk-nag AWS Solutions checks', () => {
         /^KinesisModelStreams\/Generator\/Handler\/Role .*bedrock:\*::foundation-model\/anthropic\./,
       ),
       expect.stringMatching(
-        /^KinesisModelStreams\/WebSocket\/MessageHandler\/Role .*\/live\/\*\/@connections\/\*\]$/,
+        /^KinesisModelStreams\/WebSocket\/MessageHandler\/Role .*\/live\/POST\/@connections\/\*\]$/,
       ),
       expect.stringMatching(
         /^KinesisModelStreams\/Reassembler\/Handler\/Role .*\/live\/\*\/@connections\/\*\]$/,

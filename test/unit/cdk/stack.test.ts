@@ -349,7 +349,9 @@ describe('the stack with the default context', () => {
           actionsOf(s).includes('execute-api:ManageConnections'),
         );
         expect(manage).toHaveLength(1);
-        expect(JSON.stringify(manage[0]!.Resource)).toContain('/live/*/@connections/*');
+        // The reassembler closes connections (DELETE); the message function only replies (POST).
+        const path = name === FUNCTIONS.message ? '/live/POST/@connections/*' : '/live/*/@connections/*';
+        expect(JSON.stringify(manage[0]!.Resource)).toContain(path);
         expect(referencedIds(manage[0]!.Resource)).toContain(apiId);
       }
       for (const name of [FUNCTIONS.generator, FUNCTIONS.query, FUNCTIONS.connect, FUNCTIONS.disconnect]) {
@@ -412,6 +414,30 @@ describe('the stack with the default context', () => {
         'TablesConnections',
         'TablesItemText',
         'TablesItems',
+      ]);
+    });
+
+    it('lets the WebSocket message function get and update items, query text, and only POST to connections', () => {
+      const [items] = resourceOf(t, 'AWS::DynamoDB::Table', 'TablesItems');
+      const [text] = resourceOf(t, 'AWS::DynamoDB::Table', 'TablesItemText');
+      const statements = statementsOf(t, fn(t, FUNCTIONS.message).roleId);
+      const on = (table: string | undefined) =>
+        statements
+          .filter((s) => referencedIds(s.Resource).has(table ?? ''))
+          .flatMap(actionsOf)
+          .sort();
+      expect(on(items)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      expect(on(text)).toEqual(['dynamodb:Query']);
+      for (const s of statements.filter((s) => referencedIds(s.Resource).has(items ?? ''))) {
+        // The table itself: no index, no wildcard.
+        expect(JSON.stringify(s.Resource)).not.toContain('index');
+      }
+      const manage = statements.filter((s) => actionsOf(s).includes('execute-api:ManageConnections'));
+      expect(manage.map((s) => JSON.stringify(s.Resource))).toEqual([
+        expect.stringMatching(/\/live\/POST\/@connections\/\*"/),
+      ]);
+      expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('execute-api:'))).toEqual([
+        'execute-api:ManageConnections',
       ]);
     });
 
