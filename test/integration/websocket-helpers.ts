@@ -21,7 +21,8 @@ import { ServerMessage } from '../../shared/contracts/websocket.js';
 import type { ItemUpdate } from '../../shared/delivery.js';
 import { ENV } from '../../shared/env.js';
 import { ItemHead, textKeys } from '../../shared/items.js';
-import { TABLES } from '../../shared/tables.js';
+import { TABLES, TENANT_STATUS_ATTRIBUTE } from '../../shared/tables.js';
+import { DEFAULT_TENANT, tenantStatusKey } from '../../shared/tenancy.js';
 import { createLogger, createMetrics } from '../../shared/telemetry.js';
 
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
@@ -161,6 +162,8 @@ export class ItemWriter {
         Item: {
           itemId,
           ...(tenant !== undefined ? { tenant } : {}),
+          // The list index's key, as every write that sets the status writes it.
+          [TENANT_STATUS_ATTRIBUTE]: tenantStatusKey(tenant ?? DEFAULT_TENANT, 'queued', itemId),
           status: 'queued',
           version: 0,
           modelId: 'test-model',
@@ -201,6 +204,7 @@ export class ItemWriter {
     const next: Record<string, unknown> = {
       ...head,
       status,
+      [TENANT_STATUS_ATTRIBUTE]: tenantStatusKey(head.tenant, status, itemId),
       version: head.version + 1,
       attempt,
       claimedAttempt: Math.max(head.claimedAttempt, attempt),
