@@ -7,7 +7,7 @@ import {
   type WebSocketConstructor,
 } from '../../shared/client/index.js';
 import type { ItemStatus } from '../../shared/contracts/stored-item.js';
-import type { Settings } from './config.js';
+import { type Settings, tenantLabel, tokenTenant } from './config.js';
 import { formatRate } from './format.js';
 import { ItemsStore, isTerminal, type StatusFilter } from './items-store.js';
 import { createQueryApi, QueryApiError } from './query-api.js';
@@ -66,6 +66,14 @@ export function startDashboard(doc: Document, options: DashboardOptions): Dashbo
   let stopped = false;
 
   byId(doc, 'app', HTMLElement).hidden = false;
+  // Which tenant's items these are: the token's (the servers show no other).
+  const tenant = tokenTenant(settings.token);
+  const tenantView = byId(doc, 'tenant', HTMLElement);
+  if (tenant) {
+    tenantView.textContent = tenantLabel(tenant);
+    tenantView.dataset.tenant = tenant;
+    tenantView.hidden = false;
+  }
   const connection = new ConnectionView(
     byId(doc, 'connection', HTMLElement),
     byId(doc, 'banner', HTMLElement),

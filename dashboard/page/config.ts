@@ -72,3 +72,27 @@ export function isComplete(settings: Partial<Settings>): settings is Settings {
 }
 
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
+
+/**
+ * The tenant a token is for, read from its payload for display only (the servers verify it), or
+ * undefined when the token is not a JWT naming one. `*` is every tenant.
+ */
+export function tokenTenant(token: string): string | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const base64 = payload.replace(/-/g, '+').replace(/_/g, '/');
+    const binary = atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, '='));
+    const json = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    const claims: unknown = JSON.parse(json);
+    const tenant = (claims as { tenant?: unknown } | null)?.tenant;
+    return typeof tenant === 'string' && tenant !== '' ? tenant : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How the page names the tenant it watches. */
+export function tenantLabel(tenant: string): string {
+  return tenant === '*' ? 'All tenants' : `Tenant ${tenant}`;
+}

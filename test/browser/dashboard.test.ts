@@ -11,6 +11,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCount, NONE, shortModel } from '../../dashboard/page/format.js';
 import { expectedText } from '../../local/expected-text.js';
+import { issueToken } from '../../shared/auth.js';
 import { type LocalStack, startLocalStack } from '../../local/stack.js';
 import type { StoredItem } from '../../shared/contracts/stored-item.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
@@ -340,6 +341,62 @@ describe.skipIf(plan.action !== 'run')('the dashboard page', () => {
     await waitFor(async () => (await shownItems()).length === completed.length + 1, {
       what: 'every item to be listed again',
     });
+  });
+
+  it('shows a tenant token only its tenant’s items, and names the tenant it watches', async () => {
+    // Prepare: a page with a token for tenant acme (read only), beside the admin page.
+    const token = await issueToken(stack.config.auth.secret ?? '', {
+      subject: 'acme-viewer',
+      tenant: 'acme',
+      scopes: ['read'],
+      ttlSeconds: 600,
+    });
+    const tenantPage = await browser.newPage();
+    tenantPage.on('pageerror', (err) => pageErrors.push(err.message));
+    const fragment = new URLSearchParams({ token, ws: stack.info.websocket.url });
+    await tenantPage.goto(`${stack.info.dashboard.url}#${fragment}`);
+    await waitFor(async () => (await tenantPage.getAttribute('#connection', 'data-state')) === 'open', {
+      what: 'the tenant page to connect',
+    });
+    const acme: WorkItem[] = [
+      { itemId: 'acme-rivers', tenant: 'acme', prompt: 'Tell acme about rivers', maxTokens: 200 },
+      { itemId: 'acme-shards', tenant: 'acme', prompt: 'Tell acme about shards', maxTokens: 150 },
+    ];
+    const globex: WorkItem = {
+      itemId: 'globex-secret',
+      tenant: 'globex',
+      prompt: 'Globex plans',
+      maxTokens: 200,
+    };
+    // Act
+    await submit([...acme, globex]);
+    await Promise.all([...acme, globex].map((item) => ended(item.itemId)));
+    // Assess: the admin page has globex's item, so it was streamed; the tenant page never lists it.
+    await waitFor(async () => (await shownItems()).includes(globex.itemId), {
+      what: 'the admin page to list the other tenant’s item',
+    });
+    const tenantRows = () =>
+      tenantPage.$$eval('#rows tr[data-item-id]', (rows) =>
+        rows.map((r) => r.getAttribute('data-item-id') ?? ''),
+      );
+    await waitFor(
+      async () => {
+        const statuses = await Promise.all(
+          acme.map((item) =>
+            tenantPage
+              .getAttribute(`tr[data-item-id="${item.itemId}"]`, 'data-status', { timeout: 1_000 })
+              .catch(() => null),
+          ),
+        );
+        return statuses.every((status) => status === 'completed');
+      },
+      { what: 'the tenant page to show its items completed' },
+    );
+    expect((await tenantRows()).sort()).toEqual(acme.map((item) => item.itemId).sort());
+    expect(await tenantPage.getAttribute('#tenant', 'data-tenant')).toBe('acme');
+    expect(await tenantPage.textContent('#tenant')).toBe('Tenant acme');
+    expect(await page.textContent('#tenant')).toBe('All tenants');
+    await tenantPage.close();
   });
 
   it('charts throughput and leaves a screenshot of the page at work', async () => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { fragmentSettings, isComplete, PageConfig, resolveSettings } from '../../../dashboard/page/config.js';
+import {
+  fragmentSettings,
+  isComplete,
+  PageConfig,
+  resolveSettings,
+  tenantLabel,
+  tokenTenant,
+} from '../../../dashboard/page/config.js';
 
 describe('page settings', () => {
   it('reads the token and URLs from the URL fragment', () => {
@@ -74,5 +81,25 @@ describe('page settings', () => {
   it('refuses a config.json with a token or a malformed URL', () => {
     expect(PageConfig.safeParse({ websocketUrl: 'wss://ws.example/live', token: 'x' }).success).toBe(false);
     expect(PageConfig.safeParse({ apiUrl: 'not a url' }).success).toBe(false);
+  });
+});
+
+describe('the tenant a token is for', () => {
+  const jwt = (payload: object) =>
+    `${Buffer.from('{"alg":"HS256"}').toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.sig`;
+
+  it('reads the tenant claim, base64url with any padding', () => {
+    expect(tokenTenant(jwt({ tenant: 'acme-ü?>', sub: 's' }))).toBe('acme-ü?>');
+    expect(tokenTenant(jwt({ tenant: '*' }))).toBe('*');
+  });
+
+  it('is undefined for a token that is not a JWT or names no tenant', () => {
+    for (const token of ['opaque', 'a.%%%.c', jwt({ sub: 's' }), jwt({ tenant: 7 }), jwt({ tenant: '' })])
+      expect(tokenTenant(token)).toBeUndefined();
+  });
+
+  it('labels every tenant and one tenant', () => {
+    expect(tenantLabel('*')).toBe('All tenants');
+    expect(tenantLabel('acme')).toBe('Tenant acme');
   });
 });
