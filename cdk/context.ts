@@ -146,6 +146,9 @@ export const DELIVERY_LIMITS = {
   fanoutConcurrency: ENV.fanoutConcurrency,
   connectionTtlSeconds: ENV.connectionTtlSeconds,
   fanoutBudgetMs: ENV.fanoutBudgetMs,
+  maxSubscriptionsPerConnection: ENV.maxSubscriptionsPerConnection,
+  maxConnectionsPerSubject: ENV.maxConnectionsPerSubject,
+  clientMessagesPerSecond: ENV.clientMessagesPerSecond,
 } as const;
 
 /** The stall sweeper's limit: how long an item may go without progress before it is marked `stalled`. */
