@@ -69,6 +69,8 @@ const lines = [
   `    ${f.putRecordFailures} PutRecords record failures, ${f.putThrottles} put throttles, ${f.consumerCrashes} consumer crashes,`,
   `    ${f.producerCrashes} producer crashes, ${f.duplicateSubmissions} duplicate submissions, ${f.viewerDisconnects} viewer disconnects`,
   `    (${f.viewerReconnects} reconnects), ${f.restarts} stack restart`,
+  `  dashboards (all + batch)        ${report.dashboardFrames.batchFrames} batch frames holding ${report.dashboardFrames.messagesInBatches} messages, ` +
+    `${report.dashboardFrames.otherFrames} other frames`,
   ...report.problems.map((p) => `  ${p.kind.toUpperCase()} ${p.itemId}: ${p.detail}`),
   ...report.viewers.examples.map((e) => `  VIEWER MISMATCH ${e}`),
   '',

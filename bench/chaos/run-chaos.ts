@@ -136,6 +136,12 @@ export interface ChaosReport {
     readonly viewerReconnects: number;
     readonly restarts: number;
   };
+  /** What the dashboards (every item, with `batch`) received: packed frames and the rest. */
+  readonly dashboardFrames: {
+    readonly batchFrames: number;
+    readonly messagesInBatches: number;
+    readonly otherFrames: number;
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -231,16 +237,27 @@ export async function runChaos(
       this.on('close', () => sockets.delete(this));
     }
   }
-  const newClient = () =>
+  const dashboardFrames = { batchFrames: 0, messagesInBatches: 0, otherFrames: 0 };
+  /** A dashboard's socket: counts what the server packs into `batch` frames and what it does not. */
+  class DashboardSocket extends ChaosSocket {
+    constructor(url: string) {
+      super(url);
+      this.on('message', (data: Buffer) => countFrame(dashboardFrames, data));
+    }
+  }
+  const newClient = (Socket: typeof ChaosSocket = ChaosSocket) =>
     createStreamsClient({
       url: info.websocket.url,
       token: () => info.token,
-      WebSocket: ChaosSocket,
+      WebSocket: Socket,
       reconnect: { initialDelayMs: 50, maxDelayMs: 1_000 },
       random,
     });
   const viewers: StreamsClient[] = Array.from({ length: options.viewers }, newClient);
-  const dashboards: StreamsClient[] = Array.from({ length: options.dashboards }, newClient);
+  // Dashboards subscribe to every item with `batch` (what the client library sends).
+  const dashboards: StreamsClient[] = Array.from({ length: options.dashboards }, () =>
+    newClient(DashboardSocket),
+  );
   for (const dashboard of dashboards) dashboard.subscribeAll();
   await waitUntil(() => opens >= viewers.length + dashboards.length, 20_000, 'viewers to connect');
   const initialOpens = opens;
@@ -524,7 +541,26 @@ export async function runChaos(
       viewerReconnects: opens - initialOpens,
       restarts: restarted ? 1 : 0,
     },
+    dashboardFrames,
   };
+}
+
+/** Counts one frame a dashboard received: a `batch` frame and the messages in it, or another. */
+function countFrame(
+  counts: { batchFrames: number; messagesInBatches: number; otherFrames: number },
+  data: Buffer,
+): void {
+  try {
+    const frame = JSON.parse(data.toString('utf8')) as { type?: unknown; messages?: unknown };
+    if (frame.type === 'batch' && Array.isArray(frame.messages)) {
+      counts.batchFrames++;
+      counts.messagesInBatches += frame.messages.length;
+      return;
+    }
+  } catch {
+    // Not JSON: counted below like any other frame; the client reports it.
+  }
+  counts.otherFrames++;
 }
 
 /**

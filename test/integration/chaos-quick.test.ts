@@ -35,5 +35,7 @@ describe('npm run chaos -- --quick', () => {
       'viewerReconnects',
     ] as const)
       expect(report.faults[fault], fault).toBeGreaterThan(0);
+    // The dashboards, checked exact above like every viewer, received packed `batch` frames.
+    expect(report.dashboardFrames.batchFrames).toBeGreaterThan(0);
   }, 180_000);
 });
