@@ -50,12 +50,20 @@ export function deployedStackOf(
       throw new Error(`stack ${stackName} has no output ${JSON.stringify(name)}: redeploy the current app`);
     return value;
   };
+  // Outputs added later are optional, so a stack deployed before them still gets a stack file; the
+  // commands that need them (dead-letter replay) say which is missing.
+  const chunkStream = outputs[OUTPUTS.chunkStream];
+  const queueUrl = outputs[OUTPUTS.deadLetterQueueUrl];
+  const producer = outputs[OUTPUTS.producerFunction];
+  const consumer = outputs[OUTPUTS.consumerFunction];
   return {
     target: {
       region: output(OUTPUTS.region),
-      kinesis: { inputStream: output(OUTPUTS.inputStream) },
+      kinesis: { inputStream: output(OUTPUTS.inputStream), ...(chunkStream ? { chunkStream } : {}) },
       http: { url: output(OUTPUTS.httpUrl) },
       websocket: { url: output(OUTPUTS.webSocketUrl) },
+      ...(queueUrl ? { deadLetters: { queueUrl } } : {}),
+      ...(producer && consumer ? { lambda: { functions: { producer, consumer } } } : {}),
     },
     tokenSecretArn: output(OUTPUTS.tokenSecretArn),
   };

@@ -29,6 +29,9 @@ export const OUTPUTS = {
   tokenSecretArn: 'TokenSecretArn',
   deadLetterQueueUrl: 'DeadLetterQueueUrl',
   dashboardName: 'DashboardName',
+  chunkStream: 'ChunkStreamName',
+  producerFunction: 'ProducerFunctionName',
+  consumerFunction: 'ConsumerFunctionName',
 } as const;
 
 export interface KinesisModelStreamsStackProps extends StackProps {
@@ -192,6 +195,19 @@ export class KinesisModelStreamsStack extends Stack {
     new CfnOutput(this, OUTPUTS.deadLetterQueueUrl, {
       value: deadLetters.queue.queueUrl,
       description: 'Dead letters: invalid work items, failed generations, records the mappings gave up on',
+    });
+    // Replaying dead letters invokes the mapped functions with records read back from the streams.
+    new CfnOutput(this, OUTPUTS.chunkStream, {
+      value: streams.chunkStream.streamName,
+      description: 'Chunk stream (dead-letter replay reads records back from it)',
+    });
+    new CfnOutput(this, OUTPUTS.producerFunction, {
+      value: generator.handler.function.functionName,
+      description: 'Producer function (input stream); dead-letter replay invokes it',
+    });
+    new CfnOutput(this, OUTPUTS.consumerFunction, {
+      value: reassembler.handler.function.functionName,
+      description: 'Consumer function (chunk stream); dead-letter replay invokes it',
     });
     new CfnOutput(this, OUTPUTS.dashboardName, {
       value: monitoring.dashboard.dashboardName,

@@ -11,10 +11,24 @@ import { z } from 'zod';
 export const Target = z.object({
   region: z.string(),
   credentials: z.object({ accessKeyId: z.string(), secretAccessKey: z.string() }).optional(),
-  kinesis: z.object({ endpoint: z.string().url().optional(), inputStream: z.string() }),
+  kinesis: z.object({
+    endpoint: z.string().url().optional(),
+    inputStream: z.string(),
+    /** Needed only to replay the consumer's dead letters. */
+    chunkStream: z.string().optional(),
+  }),
   http: z.object({ url: z.string().url() }),
   websocket: z.object({ url: z.string() }),
   token: z.string(),
+  /** The dead-letter store (`dead-letters list|replay`). */
+  deadLetters: z.object({ endpoint: z.string().url().optional(), queueUrl: z.string().url() }).optional(),
+  /** The functions behind the event source mappings, invoked to replay dead letters. */
+  lambda: z
+    .object({
+      endpoint: z.string().url().optional(),
+      functions: z.object({ producer: z.string(), consumer: z.string() }),
+    })
+    .optional(),
   /** The local model stand-in (local stacks only): checkers learn expected texts from it. */
   bedrock: z.object({ endpoint: z.string().url(), modelId: z.string() }).optional(),
 });

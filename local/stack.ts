@@ -5,6 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { KinesisStreamEvent } from 'aws-lambda';
 import { createFanout, type Fanout } from '../consumers/viewers/fanout.js';
 import { createQueryApiHandler } from '../consumers/query-api/handler.js';
 import { createReassemblerHandler } from '../consumers/reassembler/handler.js';
@@ -32,6 +33,7 @@ import {
 } from './event-source/index.js';
 import { startHttpApi } from './http-api.js';
 import { type DynamoFaultProxy, startDynamoFaultProxy } from './dynamodb-faults.js';
+import { startLambdaInvoke } from './lambda-invoke.js';
 import { type KinesisFaultProxy, startKinesisFaultProxy } from './kinesis-faults.js';
 import { ensureStream, ensureTable } from './resources.js';
 import { startStallSweeper } from './stall-sweeper.js';
@@ -67,7 +69,7 @@ export interface LocalStackOptions {
   readonly chunkShards?: number;
   /** Fixed ports (0 = any free port). */
   readonly ports?: Partial<
-    Record<'kinesis' | 'dynamodb' | 'bedrock' | 'deadLetters' | 'http' | 'websocket', number>
+    Record<'kinesis' | 'dynamodb' | 'bedrock' | 'deadLetters' | 'http' | 'websocket' | 'lambda', number>
   >;
 }
 
@@ -103,6 +105,8 @@ export interface LocalStack {
 const INPUT_STREAM = 'work-items';
 const CHUNK_STREAM = 'chunks';
 const DEAD_LETTER_QUEUE = 'dead-letters';
+/** Names of the functions the mappings invoke (in on-failure letters' `functionArn`). */
+const FUNCTIONS = { producer: 'producer', consumer: 'consumer' } as const;
 /** Counters of the local mappings and the model stand-in, for people and tools watching a run. */
 export const LOCAL_STATS_PATH = '/_local/stats';
 
@@ -225,6 +229,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       publisher,
     });
     const query = createQueryApiHandler(deps('query-api'));
+    // Lambda's Invoke API for the two stream functions: dead letters are replayed through them.
+    // Lambda hands a payload over unchecked too; the handlers validate every record's data.
+    const invoke = await startLambdaInvoke({
+      functions: {
+        [FUNCTIONS.producer]: (event) => producer(event as KinesisStreamEvent, lambdaContext()),
+        [FUNCTIONS.consumer]: (event) => consumer(event as KinesisStreamEvent),
+      },
+      port: options.ports?.lambda,
+    });
+    stops.push(invoke.stop);
 
     const onFailure = (name: string) => async (letter: unknown) => {
       await sink(name).send(letter as never);
@@ -233,7 +247,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const input = startEventSourceMapping({
       kinesis: streamKinesis,
       streamName: config.inputStream,
-      functionName: 'producer',
+      functionName: FUNCTIONS.producer,
       handler: (event) => producer(event, lambdaContext()),
       ...mappingOptionsOf(INPUT_MAPPING),
       onFailure: onFailure('input-mapping'),
@@ -245,7 +259,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const chunks = startEventSourceMapping({
       kinesis: streamKinesis,
       streamName: config.chunkStream,
-      functionName: 'consumer',
+      functionName: FUNCTIONS.consumer,
       handler: consumer,
       ...mappingOptionsOf(CHUNK_MAPPING),
       onFailure: onFailure('chunk-mapping'),
@@ -307,6 +321,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       http: { url: http.url },
       dashboard: { url: `${http.url}/dashboard/` },
       deadLetters: { endpoint: deadLetters.endpoint, queueUrl: deadLetters.queueUrl(DEAD_LETTER_QUEUE) },
+      lambda: { endpoint: invoke.endpoint, functions: { ...FUNCTIONS } },
       token,
     };
     const stackFile = join(dataDir, 'stack.json');

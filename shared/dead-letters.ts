@@ -9,11 +9,16 @@ import type { Logger } from './telemetry.js';
  * of a KPL aggregate: that user record alone, with its index).
  */
 export function deadRecordOf(record: UserRecord): DeadRecord {
+  // A replayed user record of an aggregate comes alone, its index kept only in its `eventID`.
+  const [shardId, , index] = record.eventID.split(':');
+  const subSequenceNumber = record.subSequenceNumber ?? (index === undefined ? undefined : Number(index));
   return {
-    shardId: record.eventID.split(':')[0],
+    shardId,
     partitionKey: record.kinesis.partitionKey,
     sequenceNumber: record.kinesis.sequenceNumber,
-    ...(record.subSequenceNumber === undefined ? {} : { subSequenceNumber: record.subSequenceNumber }),
+    ...(subSequenceNumber === undefined || !Number.isSafeInteger(subSequenceNumber)
+      ? {}
+      : { subSequenceNumber }),
     approximateArrivalTimestamp: record.kinesis.approximateArrivalTimestamp,
     data: record.kinesis.data,
   };

@@ -2,14 +2,9 @@ import { createHash } from 'node:crypto';
 import type { _Record as KinesisRecord } from '@aws-sdk/client-kinesis';
 import type { KinesisStreamRecord } from 'aws-lambda';
 import type { DeadRecord } from '../../shared/contracts/dead-letter.js';
+import { lambdaKinesisRecord, type RecordSource } from '../../shared/lambda-records.js';
 
-/** What every record of a mapping shares: where it came from and who reads it. */
-export interface RecordSource {
-  readonly shardId: string;
-  readonly streamArn: string;
-  readonly region: string;
-  readonly invokeIdentityArn: string;
-}
+export type { RecordSource };
 
 /** A record read from a shard, in the shape Lambda delivers, with what the mapping needs to track it. */
 export interface PolledRecord {
@@ -38,22 +33,10 @@ export function toPolledRecord(record: KinesisRecord, source: RecordSource): Pol
   const partitionKey = record.PartitionKey ?? '';
   const arrivalMs = record.ApproximateArrivalTimestamp?.getTime() ?? Date.now();
   const data = Buffer.from(record.Data ?? new Uint8Array()).toString('base64');
-  const lambda: KinesisStreamRecord = {
-    kinesis: {
-      kinesisSchemaVersion: '1.0',
-      partitionKey,
-      sequenceNumber,
-      data,
-      approximateArrivalTimestamp: arrivalMs / 1000,
-    },
-    eventSource: 'aws:kinesis',
-    eventVersion: '1.0',
-    eventID: `${source.shardId}:${sequenceNumber}`,
-    eventName: 'aws:kinesis:record',
-    invokeIdentityArn: source.invokeIdentityArn,
-    awsRegion: source.region,
-    eventSourceARN: source.streamArn,
-  };
+  const lambda = lambdaKinesisRecord(
+    { partitionKey, sequenceNumber, data, approximateArrivalTimestamp: arrivalMs / 1000 },
+    source,
+  );
   return {
     lambda,
     sequenceNumber,

@@ -14,6 +14,17 @@ export const StackFile = z.object({
   http: z.object({ url: z.string().url() }),
   dashboard: z.object({ url: z.string().url() }),
   deadLetters: z.object({ endpoint: z.string().url(), queueUrl: z.string().url() }),
+  /**
+   * The local stand-in of Lambda's Invoke API and the names of the functions behind the mappings,
+   * for replaying dead letters through the same handlers (`cli dead-letters replay`). Optional:
+   * stack files written before it existed stay valid.
+   */
+  lambda: z
+    .object({
+      endpoint: z.string().url(),
+      functions: z.object({ producer: z.string(), consumer: z.string() }),
+    })
+    .optional(),
   token: z.string(),
 });
 export type StackFile = z.infer<typeof StackFile>;

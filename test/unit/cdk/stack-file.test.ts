@@ -34,8 +34,28 @@ describe('deployedStackOf', () => {
         kinesis: { inputStream: 'KinesisModelStreams-StreamsInputStream77307595-AbC' },
         http: { url: 'https://abc123.execute-api.eu-west-1.amazonaws.com' },
         websocket: { url: 'wss://def456.execute-api.eu-west-1.amazonaws.com/live' },
+        deadLetters: { queueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/dlq' },
       },
       tokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:TokenSecret-xyz',
+    });
+  });
+
+  it('adds what dead-letter replay needs when the stack outputs it', () => {
+    const withReplay = {
+      KinesisModelStreams: {
+        ...outputs.KinesisModelStreams,
+        [OUTPUTS.chunkStream]: 'KinesisModelStreams-StreamsChunkStream-XyZ',
+        [OUTPUTS.producerFunction]: 'KinesisModelStreams-GeneratorHandler-1',
+        [OUTPUTS.consumerFunction]: 'KinesisModelStreams-ReassemblerHandler-2',
+      },
+    };
+    const { target } = deployedStackOf(withReplay);
+    expect(target.kinesis.chunkStream).toBe('KinesisModelStreams-StreamsChunkStream-XyZ');
+    expect(target.lambda).toEqual({
+      functions: {
+        producer: 'KinesisModelStreams-GeneratorHandler-1',
+        consumer: 'KinesisModelStreams-ReassemblerHandler-2',
+      },
     });
   });
 
