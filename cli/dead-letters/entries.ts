@@ -4,6 +4,7 @@
  * it gave up on: shard and sequence range), or a message that is neither (`unparseable`, shown
  * with why, never dropped).
  */
+import { z } from 'zod';
 import {
   InvalidRecordLetter,
   MappingFailureLetter,
@@ -12,10 +13,19 @@ import {
 import { streamNameOf } from './read-back.js';
 import type { StoredMessage } from './store.js';
 
+/**
+ * An on-failure entry as read: the contract's shape, but any `condition` Lambda may name in future is
+ * still an entry with a range to replay, never a message left unreadable.
+ */
+const OnFailureLetter = MappingFailureLetter.extend({
+  requestContext: MappingFailureLetter.shape.requestContext.extend({ condition: z.string() }),
+});
+export type OnFailureLetter = z.infer<typeof OnFailureLetter>;
+
 /** One message of the store, read. */
 export type Entry = { readonly message: StoredMessage } & (
   | { readonly kind: 'invalid-record'; readonly letter: InvalidRecordLetter }
-  | { readonly kind: 'on-failure'; readonly letter: MappingFailureLetter }
+  | { readonly kind: 'on-failure'; readonly letter: OnFailureLetter }
   | { readonly kind: 'unparseable'; readonly reason: string }
 );
 
@@ -39,7 +49,7 @@ export function entryOf(message: StoredMessage): Entry {
   }
   if (kind !== undefined)
     return { message, kind: 'unparseable', reason: `an unknown letter kind ${JSON.stringify(kind)}` };
-  const letter = MappingFailureLetter.safeParse(body);
+  const letter = OnFailureLetter.safeParse(body);
   if (letter.success) return { message, kind: 'on-failure', letter: letter.data };
   return {
     message,

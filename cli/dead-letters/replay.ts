@@ -11,11 +11,11 @@
 import type { _Record as KinesisRecord, KinesisClient } from '@aws-sdk/client-kinesis';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { KinesisStreamRecord } from 'aws-lambda';
-import type { InvalidRecordLetter, MappingFailureLetter } from '../../shared/contracts/dead-letter.js';
+import type { InvalidRecordLetter } from '../../shared/contracts/dead-letter.js';
 import { lambdaKinesisRecord, type RecordSource } from '../../shared/lambda-records.js';
 import type { BackoffOptions } from '../../shared/retry.js';
 import type { Target } from '../target.js';
-import type { Entry } from './entries.js';
+import type { Entry, OnFailureLetter } from './entries.js';
 import { feed } from './invoke.js';
 import { readRange, streamNameOf } from './read-back.js';
 
@@ -90,7 +90,7 @@ async function replayRejected(letter: InvalidRecordLetter, deps: ReplayDeps): Pr
 }
 
 /** An on-failure entry's records are read back from the stream and fed to the function that failed. */
-async function replayBatch(letter: MappingFailureLetter, deps: ReplayDeps): Promise<Replayed> {
+async function replayBatch(letter: OnFailureLetter, deps: ReplayDeps): Promise<Replayed> {
   const batch = letter.KinesisBatchInfo;
   const streamName = streamNameOf(batch.streamArn);
   if (!streamName) return { ok: false, reason: `no stream name in ${batch.streamArn}` };
