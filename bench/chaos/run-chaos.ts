@@ -75,8 +75,13 @@ export function chaosDefaults(items: number): ChaosOptions {
     },
     // A total throttling storm, then a run of ServiceUnavailableException (shorter when quick).
     modelOutages: [
-      { kind: 'throttle', atMs: quick ? 10_000 : 30_000, durationMs: quick ? 8_000 : 60_000 },
-      { kind: 'unavailable', atMs: quick ? 25_000 : 120_000, durationMs: quick ? 5_000 : 30_000 },
+      { kind: 'throttle', atMs: quick ? 10_000 : 30_000, durationMs: quick ? 8_000 : 60_000, minRefused: 3 },
+      {
+        kind: 'unavailable',
+        atMs: quick ? 25_000 : 120_000,
+        durationMs: quick ? 5_000 : 30_000,
+        minRefused: 3,
+      },
     ],
     chunkStreamFaults: { putRecordsFailureRate: 0.1, throttleRate: 0.05 },
     consumerCrashProbability: 0.15,
