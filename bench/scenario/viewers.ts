@@ -182,6 +182,14 @@ export class BenchViewer {
       waiting.held.push({ type, frame, text, at });
       return;
     }
+    if (type === 'delta' && this.skips(item, frame)) {
+      // Deltas were missed (sent while this viewer was away): count it and resume from a snapshot,
+      // as the client library does, holding this one meanwhile.
+      this.anomalies.gaps++;
+      this.awaiting.set(itemId, { resolve: () => {}, held: [{ type, frame, text, at }] });
+      this.resubscribe(itemId);
+      return;
+    }
     this.apply(item, type, frame, text, at);
     if (type === 'snapshot' && waiting) {
       this.awaiting.delete(itemId);
@@ -193,6 +201,13 @@ export class BenchViewer {
       }
       waiting.resolve();
     }
+  }
+
+  /** Whether a delta starts past the next seq `item` expects, in the attempt it holds. */
+  private skips(item: ViewedItem, frame: Frame): boolean {
+    const attempt = Number(frame.attempt ?? 0);
+    const fromSeq = Number(frame.fromSeq ?? 0);
+    return attempt === item.attempt ? fromSeq > item.nextSeq : attempt > item.attempt && fromSeq > 0;
   }
 
   private resubscribe(itemId: string): void {
@@ -234,7 +249,6 @@ export class BenchViewer {
           this.anomalies.duplicates++;
           return;
         }
-        if (num('fromSeq') !== item.nextSeq) this.anomalies.gaps++;
         item.text += text;
         item.nextSeq = num('toSeq') + 1;
         item.receipts.push({ at, length: item.text.length });
