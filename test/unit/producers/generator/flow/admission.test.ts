@@ -5,31 +5,18 @@ import { Admission, type Admitted } from '../../../../../producers/generator/flo
 import { CircuitBreaker } from '../../../../../producers/generator/flow/breaker.js';
 import { CapacityGate } from '../../../../../producers/generator/flow/capacity.js';
 import { FleetQuota } from '../../../../../producers/generator/flow/fleet-quota.js';
-import { MemoryQuotaStore } from '../../../../../producers/generator/flow/memory-quota-store.js';
+import { CountingQuotaStore } from '../../../../support/counting-quota-store.js';
 import { QuotaWaitExceededError } from '../../../../../producers/generator/errors.js';
 
 const PRIMARY = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const FALLBACK = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
-
-/** A store that counts its conditional writes (each one a DynamoDB call in AWS). */
-class CountingStore extends MemoryQuotaStore {
-  writes = 0;
-  override increment(...args: Parameters<MemoryQuotaStore['increment']>) {
-    this.writes++;
-    return super.increment(...args);
-  }
-  override replace(...args: Parameters<MemoryQuotaStore['replace']>) {
-    this.writes++;
-    return super.replace(...args);
-  }
-}
 
 function admission(
   options: { rpm?: Record<string, number>; lagMs?: number; maxWaitMs?: number; initialWindow?: number } = {},
 ) {
   const now = () => Date.now();
   const rpm = options.rpm ?? { [PRIMARY]: 60 };
-  const store = new CountingStore();
+  const store = new CountingQuotaStore();
   const quota = new FleetQuota({
     store,
     limitsOf: (model) => ({

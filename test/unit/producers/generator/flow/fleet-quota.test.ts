@@ -1,29 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Priority } from '../../../../../shared/contracts/work-item.js';
+import { CountingQuotaStore } from '../../../../support/counting-quota-store.js';
 import { FleetQuota } from '../../../../../producers/generator/flow/fleet-quota.js';
-import { MemoryQuotaStore } from '../../../../../producers/generator/flow/memory-quota-store.js';
 
 const LIMITS = { requestsPerMinute: 120, tokensPerMinute: 40_000, outputBurndown: 1 };
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 
-/** A store that counts its conditional writes. */
-class CountingStore extends MemoryQuotaStore {
-  writes = 0;
-  override increment(...args: Parameters<MemoryQuotaStore['increment']>) {
-    this.writes++;
-    return super.increment(...args);
-  }
-  override replace(...args: Parameters<MemoryQuotaStore['replace']>) {
-    this.writes++;
-    return super.replace(...args);
-  }
-}
-
 /** Several instances sharing one store, each with its own cache of the row, on one simulated clock. */
 function fleet(instances: number, limits = LIMITS) {
   const clock = { t: 1_000_000 };
-  const store = new CountingStore();
+  const store = new CountingQuotaStore();
   const quotas = Array.from(
     { length: instances },
     () => new FleetQuota({ store, limitsOf: () => limits, now: () => clock.t }),
