@@ -63,9 +63,15 @@ export async function runSmoke(target: Target, options: SmokeOptions = {}): Prom
     log(`${ok ? 'ok  ' : 'FAIL'} ${name}: ${detail}`);
   };
 
-  // The viewer subscribes before the item exists, as a dashboard would.
+  // The viewer subscribes before the item exists, as a dashboard would: answered not_found until a
+  // producer claims the item, it asks again until then (up to the run's deadline).
   const watched = items[0]!.itemId;
-  const viewer = createStreamsClient({ url: target.websocket.url, token: target.token, WebSocket });
+  const viewer = createStreamsClient({
+    url: target.websocket.url,
+    token: target.token,
+    WebSocket,
+    notFoundRetry: { deadlineMs: deadline - Date.now() },
+  });
   const viewed = lastValueFrom(
     viewer.text$(watched).pipe(timeout({ first: deadline - Date.now(), each: 60_000 })),
   );

@@ -256,6 +256,9 @@ export async function runChaos(
       token: () => info.token,
       WebSocket: Socket,
       reconnect: { initialDelayMs: 50, maxDelayMs: 1_000 },
+      // Viewers subscribe before their items are submitted: they ask until the item exists, for as
+      // long as the run may last (items wait out outages and backlogs before a producer claims them).
+      notFoundRetry: { maxDelayMs: 1_000, deadlineMs: options.deadlineMs },
       random,
     });
   const viewers: StreamsClient[] = Array.from({ length: options.viewers }, newClient);

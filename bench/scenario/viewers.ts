@@ -54,6 +54,8 @@ export class BenchViewer {
   /** Items whose snapshot is awaited, with the messages that arrived before it. */
   private readonly awaiting = new Map<string, { resolve: () => void; held: Held[] }>();
   private readonly parts = new Map<string, string[]>();
+  /** Items answered `not_found`: how often, since when (epoch ms of the bench clock). */
+  private readonly notFound = new Map<string, { tries: number; since: number }>();
   private all: { readonly batch: boolean } | undefined;
   private closing = false;
 
@@ -70,6 +72,11 @@ export class BenchViewer {
     return new BenchViewer(await open(url, token), url, token);
   }
 
+  /**
+   * Subscribes to an item; resolves once the server has answered: with its snapshot, or with
+   * `not_found` when it does not exist yet (a viewer subscribing before its item is submitted), in
+   * which case the viewer keeps asking, backing off, until the item exists.
+   */
   subscribe(itemId: string): Promise<void> {
     this.items.set(itemId, newItem());
     return new Promise((resolve) => {
@@ -156,8 +163,7 @@ export class BenchViewer {
     const itemId = frame.itemId;
     if (typeof itemId !== 'string') return;
     if (type === 'error') {
-      // A subscribe the route could not serve: ask again, as the client library does.
-      if (this.awaiting.has(itemId)) setTimeout(() => this.resubscribe(itemId), 100);
+      this.refused(itemId, frame.code === 'not_found');
       return;
     }
     // Split frames (`more: true`) are applied once, whole.
@@ -193,6 +199,7 @@ export class BenchViewer {
     this.apply(item, type, frame, text, at);
     if (type === 'snapshot' && waiting) {
       this.awaiting.delete(itemId);
+      this.notFound.delete(itemId);
       for (const h of waiting.held) {
         // Deltas the snapshot already holds are expected here, not duplicates.
         const covered = h.type === 'delta' && Number(h.frame.toSeq) < item.nextSeq;
@@ -201,6 +208,36 @@ export class BenchViewer {
       }
       waiting.resolve();
     }
+  }
+
+  /**
+   * A subscribe the route could not serve: ask again, as the client library does. An item that does
+   * not exist yet (`not_found`) is asked for with jittered backoff (25 ms doubling to 400 ms) for up
+   * to `NOT_FOUND_DEADLINE_MS`; the subscribe promise resolves at the first answer either way.
+   */
+  private refused(itemId: string, notFound: boolean): void {
+    const waiting = this.awaiting.get(itemId);
+    if (!waiting) return;
+    waiting.resolve();
+    if (!notFound) {
+      setTimeout(() => this.resubscribe(itemId), 100);
+      return;
+    }
+    const tries = (this.notFound.get(itemId)?.tries ?? 0) + 1;
+    const since = this.notFound.get(itemId)?.since ?? nowMs();
+    this.notFound.set(itemId, { tries, since });
+    if (nowMs() - since > NOT_FOUND_DEADLINE_MS) {
+      this.awaiting.delete(itemId);
+      this.count('notFoundGivenUp');
+      return;
+    }
+    const cap = Math.min(400, 25 * 2 ** (tries - 1));
+    setTimeout(
+      () => {
+        if (this.awaiting.get(itemId) === waiting && !this.closing) this.resubscribe(itemId);
+      },
+      cap / 2 + (Math.random() * cap) / 2,
+    );
   }
 
   /** Whether a delta starts past the next seq `item` expects, in the attempt it holds. */
@@ -289,6 +326,9 @@ function open(url: string, token: string): Promise<WebSocket> {
     socket.once('unexpected-response', (_req, res) => reject(new Error(`refused: HTTP ${res.statusCode}`)));
   });
 }
+
+/** How long a viewer asks for an item that does not exist yet before giving it up. */
+const NOT_FOUND_DEADLINE_MS = 300_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

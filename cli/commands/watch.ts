@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import {
   createStreamsClient,
   type ItemChange,
+  type NotFoundRetryOptions,
   type WebSocketConstructor,
 } from '../../shared/client/index.js';
 import { ItemId } from '../../shared/contracts/work-item.js';
@@ -21,6 +22,7 @@ const USAGE = `usage: npm run cli -- watch <itemId> [--stack <file>]
        npm run cli -- watch --all [--stack <file>]
 
   <itemId>         print this item's text as it streams; exit 0 when it completes, 1 when it fails
+                   (or is still unknown a minute after watching began: it may be submitted meanwhile)
   --all            print every item's lines, prefixed with the item id, until Ctrl-C
   --stack <file>   target stack file (default: .local/stack.json)
 
@@ -42,6 +44,8 @@ export interface WatchOptions {
   readonly WebSocket?: WebSocketConstructor;
   /** Stops watching (exit code 0 for `--all`, 130 for one item). */
   readonly signal?: AbortSignal;
+  /** How long an item not submitted yet is waited for (default: the client library's, a minute). */
+  readonly notFoundRetry?: NotFoundRetryOptions;
 }
 
 const describeEnd = (change: ItemChange): string => {
@@ -62,6 +66,7 @@ export function watch(options: WatchOptions, io: WatchOutput): Promise<number> {
     url: options.url,
     token: options.token,
     WebSocket: options.WebSocket ?? WebSocket,
+    ...(options.notFoundRetry ? { notFoundRetry: options.notFoundRetry } : {}),
   });
   const { itemId } = options;
   return new Promise<number>((resolve) => {
@@ -78,7 +83,11 @@ export function watch(options: WatchOptions, io: WatchOutput): Promise<number> {
       if (state === 'closed' && !options.signal?.aborted) resolve(1);
       lastState = state;
     });
-    client.errors$.subscribe((error) => io.err.write(`[server: ${error.message}]\n`));
+    client.errors$.subscribe((error) => {
+      io.err.write(`[server: ${error.message}]\n`);
+      // The item stayed unknown until the client stopped asking (it retries not_found meanwhile).
+      if (itemId && error.code === 'not_found' && error.itemId === itemId) finish(1);
+    });
 
     if (itemId) {
       let printed = '';

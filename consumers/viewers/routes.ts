@@ -62,6 +62,13 @@ const DISCONNECT_MARGIN_MS = 1_500;
  */
 export const RATE_WINDOW_SECONDS = 5;
 
+/**
+ * The one answer to a subscribe for an unknown item and for another tenant's: the two must read the
+ * same. An item exists from its producer's claim (status `queued`) on, so a client that subscribes
+ * before that asks again (the client library does, with backoff).
+ */
+const notFoundMessage = (itemId: string) => `cannot subscribe to ${itemId}: no such item (yet)`;
+
 const rateLimitMessage = (config: Config) =>
   `more than ${config.delivery.clientMessagesPerSecond} messages a second (over ${RATE_WINDOW_SECONDS} s): ` +
   `messages are dropped until the next ${RATE_WINDOW_SECONDS}-second window`;
@@ -113,23 +120,31 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
     return reply(event, [encodeFrame({ type: 'error', code, message, ...(itemId ? { itemId } : {}) })]);
   };
 
-  /** Subscribes to one item and sends its snapshot; another tenant's item reads as not started. */
+  /**
+   * Subscribes to one item and sends its snapshot. An unknown item and another tenant's get the same
+   * `not_found`, and their subscription is removed again: nothing is kept for an item that does not
+   * exist (yet), and nothing tells the two apart.
+   */
   const subscribeItem = async (
     event: WebSocketEvent,
     viewer: StoredConnection,
     message: Extract<ClientMessage, { action: 'subscribe'; itemId: string }>,
   ): Promise<void> => {
     const { itemId } = message;
+    const { connectionId } = event.requestContext;
     // Subscription first, snapshot second: a batch applied after the read is fanned out to
     // this connection, one applied before it is in the snapshot (see README: racing deltas).
-    // The row carries the viewer's tenant: fan-out sends it only items of that tenant, so an item
-    // subscribed before it exists reaches it only if it turns out to be the viewer's own.
-    await store.subscribe(event.requestContext.connectionId, { itemId }, subscribeOptions(viewer));
+    // The row carries the viewer's tenant, so the fan-out never sends it another tenant's item
+    // even in the moment before the read below removes it again.
+    await store.subscribe(connectionId, { itemId }, subscribeOptions(viewer));
     const stored = await readItemHead(clients.dynamo, config.tables, itemId);
-    // Another tenant's item is answered exactly like one not written yet: nothing leaks.
-    const head = stored && coversTenant(viewer, stored.tenant) ? stored : undefined;
-    const text = head ? await readFullText(clients.dynamo, config.tables, head) : '';
-    const snapshot = planSnapshot(itemId, head, text, message);
+    if (!stored || !coversTenant(viewer, stored.tenant)) {
+      await store.unsubscribe(connectionId, { itemId });
+      count('SubscribesNotFound');
+      return replyError(event, 'not_found', notFoundMessage(itemId), itemId);
+    }
+    const text = await readFullText(clients.dynamo, config.tables, stored);
+    const snapshot = planSnapshot(itemId, stored, text, message);
     count('Snapshots');
     if (snapshot.offset !== undefined) count('ResumedSnapshots');
     await reply(event, snapshotFrames(snapshot));

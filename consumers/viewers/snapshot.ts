@@ -14,7 +14,8 @@ export interface ResumePoint {
  * The snapshot a subscriber receives, from the item's head and full text read after its
  * subscription was written.
  *
- * - No item yet (subscribed before it starts): `queued`, attempt 0, seq 0, no text.
+ * - No head: the not-started view (`queued`, attempt 0, seq 0, no text), what a client holds before
+ *   an item begins; the routes answer `not_found` instead of sending it.
  * - Resume, when the client's attempt is the stored one and its seq is not ahead of the head:
  *   with an `offset` it can have, only the text after it (`offset` set); without one, a client
  *   whose seq is the head's next seq holds the whole text, so the snapshot carries none

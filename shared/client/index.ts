@@ -13,6 +13,8 @@ export {
   type ConnectionState,
   createStreamsClient,
   ItemFailedError,
+  ItemNotFoundError,
+  type NotFoundRetryOptions,
   type ReconnectOptions,
   reconnectDelayMs,
   type ServerError,

@@ -7,6 +7,8 @@ import {
   EMPTY,
   filter,
   map,
+  merge,
+  mergeMap,
   type Observable,
   of,
   Subject,
@@ -16,6 +18,7 @@ import {
 import type { ErrorInfo } from '../contracts/chunk-record.js';
 import { type ClientMessage, ServerFrame, type ServerMessage } from '../contracts/websocket.js';
 import { type ItemChange, type ItemMessage, ItemTracker, type ItemView } from './item-tracker.js';
+import { equalJitterDelayMs, SubscribeRetries } from './subscribe-retries.js';
 
 /**
  * Every item, packed: the server sends one `batch` frame per consumer batch instead of one message
@@ -51,6 +54,22 @@ export interface ReconnectOptions {
   readonly maxAttempts?: number;
 }
 
+/**
+ * How a subscribe answered `not_found` is asked again: the item may not exist yet (it exists from
+ * its producer's claim on), so the client keeps asking, with jittered exponential backoff, until
+ * the deadline; then it reports the item as not found.
+ */
+export interface NotFoundRetryOptions {
+  /** Delay cap before the first retry, in ms. Default 100. */
+  readonly initialDelayMs?: number;
+  /** Largest delay cap, in ms. Default 2,000. */
+  readonly maxDelayMs?: number;
+  /** How long after the first `not_found` the client gives up, in ms. Default 60,000. */
+  readonly deadlineMs?: number;
+}
+
+const NOT_FOUND_RETRY = { initialDelayMs: 100, maxDelayMs: 2_000, deadlineMs: 60_000 } as const;
+
 /** Where to connect, with which token and WebSocket class. */
 export interface StreamsClientOptions {
   /** The WebSocket API's URL (`wss://…/{stage}`); the token is added as `?token=`. */
@@ -60,12 +79,16 @@ export interface StreamsClientOptions {
   /** The WebSocket class. Default: the global `WebSocket` (browsers, Node 22+). In Node 20 pass `ws`. */
   readonly WebSocket?: WebSocketConstructor;
   readonly reconnect?: ReconnectOptions;
+  /** How long and how often a subscribe to an item that does not exist (yet) is repeated. */
+  readonly notFoundRetry?: NotFoundRetryOptions;
   /** Source of jitter. Default `Math.random`. */
   readonly random?: () => number;
 }
 
 /** A rejected request or a server-side failure, as the server reported it. */
 export interface ServerError {
+  /** The `error` message's code (`not_found`, `forbidden`, …); absent on API Gateway's own failures. */
+  readonly code?: string;
   readonly message: string;
   readonly itemId?: string;
 }
@@ -85,13 +108,31 @@ export class ItemFailedError extends Error {
   }
 }
 
+/**
+ * An item was still unknown (it does not exist, or is another tenant's) when the client stopped
+ * asking for it (`NotFoundRetryOptions.deadlineMs`).
+ */
+export class ItemNotFoundError extends Error {
+  readonly itemId: string;
+  constructor(itemId: string, waitedMs: number) {
+    super(
+      `item ${itemId} not found: it did not exist (for this token) within ${Math.round(waitedMs / 1000)} s`,
+    );
+    this.name = 'ItemNotFoundError';
+    this.itemId = itemId;
+  }
+}
+
 /** A live connection to the WebSocket API that keeps items' texts exact across reconnects. */
 export interface StreamsClient {
   /** Connection state for UIs; replays the current state; completes once `closed`. */
   readonly state$: Observable<ConnectionState>;
   /** Every change to every tracked item. */
   readonly changes$: Observable<ItemChange>;
-  /** Error replies from the server (bad requests, failed cancels). */
+  /**
+   * Error replies from the server (bad requests, failed cancels), and items given up as not found.
+   * A `not_found` answering a subscribe is not reported while the client still asks again.
+   */
   readonly errors$: Observable<ServerError>;
   /** Watches an item (idempotent); resumed automatically after a reconnect. */
   subscribe(itemId: string): void;
@@ -104,11 +145,14 @@ export interface StreamsClient {
   /** The current view of an item, if known. */
   view(itemId: string): ItemView | undefined;
   /**
-   * An item's view now (if known) and after every change; completes after it completes or fails.
-   * Subscribes to the item.
+   * An item's view now (if known) and after every change; completes after it completes or fails,
+   * errors with `ItemNotFoundError` when the item stays unknown. Subscribes to the item.
    */
   item$(itemId: string): Observable<ItemView>;
-  /** An item's text so far, on every change; completes when it completes, errors with `ItemFailedError`. */
+  /**
+   * An item's text so far, on every change; completes when it completes, errors with
+   * `ItemFailedError` when it fails and `ItemNotFoundError` when it stays unknown.
+   */
   text$(itemId: string): Observable<string>;
   /** Closes the connection for good. */
   close(): void;
@@ -116,16 +160,20 @@ export interface StreamsClient {
 
 const OPEN = 1;
 
+/** The options given, without the ones left undefined (so defaults apply to them). */
+const definedOf = <T extends object>(value: T | undefined): Partial<T> =>
+  Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+
 /** Reconnect delay: exponential cap with "equal jitter" (never 0, so a refusing server is not hammered). */
 export function reconnectDelayMs(
   retry: number,
   options: ReconnectOptions = {},
   random = Math.random,
 ): number {
-  const initial = options.initialDelayMs ?? 250;
-  const cap = Math.min(options.maxDelayMs ?? 10_000, initial * 2 ** Math.max(0, retry - 1));
-  return Math.floor(cap / 2 + (random() * cap) / 2);
+  return equalJitterDelayMs(retry, options, RECONNECT, random);
 }
+
+const RECONNECT = { initialDelayMs: 250, maxDelayMs: 10_000 } as const;
 
 /**
  * Connects to the WebSocket API and keeps it connected. Works in browsers and in Node (pass the
@@ -150,8 +198,13 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
   const outbox: ClientMessage[] = [];
   /** The last request sent about each item: an error reply naming the item answers it. */
   const lastAction = new Map<string, ClientMessage['action']>();
-  /** Subscribes the server failed in a row, per item: the retry backs off. */
-  const subscribeFailures = new Map<string, number>();
+  const subscribeRetries = new SubscribeRetries({
+    failure: { ...RECONNECT, ...definedOf(options.reconnect) },
+    notFound: { ...NOT_FOUND_RETRY, ...definedOf(options.notFoundRetry) },
+    random,
+  });
+  /** Items given up as not found: `item$` of such an item errors. */
+  const notFound$ = new Subject<ItemNotFoundError>();
   let all = false;
   let socket: WebSocketLike | undefined;
   let retries = 0;
@@ -188,7 +241,7 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
       }
     }
     const result = tracker.receive(message);
-    if (message.type === 'snapshot' && !message.more) subscribeFailures.delete(message.itemId);
+    if (message.type === 'snapshot' && !message.more) subscribeRetries.succeeded(message.itemId);
     emit(result.changes);
     if (result.resubscribe) resubscribe(tracker);
   };
@@ -217,26 +270,37 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
   };
 
   const onServerMessage = (message: ServerMessage) => {
-    if (message.type === 'error') {
-      errors$.next(
-        message.itemId ? { message: message.message, itemId: message.itemId } : { message: message.message },
-      );
-      // A subscribe that failed on the server: ask again after a pause (the reply names the item).
-      const tracker = message.itemId ? trackers.get(message.itemId) : undefined;
-      if (tracker?.awaitingSnapshot && lastAction.get(tracker.itemId) === 'subscribe') {
-        const failures = (subscribeFailures.get(tracker.itemId) ?? 0) + 1;
-        subscribeFailures.set(tracker.itemId, failures);
-        tracker.connectionLost();
-        setTimeout(
-          () => {
-            if (trackers.get(tracker.itemId) === tracker && !tracker.awaitingSnapshot) resubscribe(tracker);
-          },
-          reconnectDelayMs(failures, options.reconnect, random),
-        );
-      }
+    if (message.type === 'error') onErrorMessage(message);
+    else onItemMessage(message);
+  };
+
+  /** An `error` reply; one answering a subscribe (it names the item) asks again after a pause. */
+  const onErrorMessage = (message: Extract<ServerMessage, { type: 'error' }>) => {
+    const { code, itemId } = message;
+    const tracker = itemId ? trackers.get(itemId) : undefined;
+    const answersSubscribe =
+      tracker?.awaitingSnapshot === true && lastAction.get(tracker.itemId) === 'subscribe';
+    if (!tracker || !answersSubscribe) {
+      errors$.next(itemId ? { code, message: message.message, itemId } : { code, message: message.message });
       return;
     }
-    onItemMessage(message);
+    tracker.connectionLost();
+    const decision = subscribeRetries.failed(tracker.itemId, code);
+    if (decision.kind === 'give-up') return giveUp(tracker.itemId, decision.waitedMs);
+    // An item that does not exist yet is expected (subscribed before it was submitted): not reported.
+    if (code !== 'not_found') errors$.next({ code, message: message.message, itemId: tracker.itemId });
+    subscribeRetries.schedule(tracker.itemId, decision.delayMs, () => {
+      if (trackers.get(tracker.itemId) === tracker && !tracker.awaitingSnapshot) resubscribe(tracker);
+    });
+  };
+
+  /** Stops asking for an item that stayed unknown, and reports it. */
+  const giveUp = (itemId: string, waitedMs: number) => {
+    const error = new ItemNotFoundError(itemId, waitedMs);
+    wanted.delete(itemId);
+    trackers.delete(itemId);
+    errors$.next({ code: 'not_found', message: error.message, itemId });
+    notFound$.next(error);
   };
 
   const onOpen = () => {
@@ -266,6 +330,8 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
   const finish = () => {
     closed = true;
     if (timer) clearTimeout(timer);
+    subscribeRetries.clear();
+    notFound$.complete();
     state$.next('closed');
     state$.complete();
     changes$.complete();
@@ -306,9 +372,15 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
       const now = trackers.get(itemId)?.view;
       return concat(
         now ? of(now) : EMPTY,
-        changes$.pipe(
-          filter((change) => change.view.itemId === itemId),
-          map((change) => change.view),
+        merge(
+          changes$.pipe(
+            filter((change) => change.view.itemId === itemId),
+            map((change) => change.view),
+          ),
+          notFound$.pipe(
+            filter((error) => error.itemId === itemId),
+            mergeMap((error) => throwError(() => error)),
+          ),
         ),
       );
     }).pipe(takeWhile((view) => view.status !== 'completed' && view.status !== 'failed', true));
@@ -337,6 +409,7 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
     unsubscribe(itemId) {
       wanted.delete(itemId);
       trackers.delete(itemId);
+      subscribeRetries.forget(itemId);
       send({ action: 'unsubscribe', itemId });
     },
     unsubscribeAll() {

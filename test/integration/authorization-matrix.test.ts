@@ -21,6 +21,8 @@ import {
 
 const ITEM = 'mx-acme';
 const OTHER_ITEM = 'mx-other';
+/** An item no tenant has: it must be answered exactly like another tenant's. */
+const UNKNOWN_ITEM = 'mx-unknown';
 const TEXT = 'acme secret: quarterly numbers';
 const RESUME_OFFSET = 'acme secret: '.length;
 
@@ -71,9 +73,13 @@ const refused = {
   'subscribe item': REFUSED.ws,
   'subscribe all': REFUSED.ws,
   resume: REFUSED.ws,
+  'subscribe unknown': REFUSED.ws,
+  'resume unknown': REFUSED.ws,
   cancel: REFUSED.ws,
 };
-const BLANK = 'snapshot attempt=0 seq=0 queued text=""';
+/** Another tenant's item and an unknown one: the same code and message (the id masked as `ID`). */
+const NOT_FOUND = 'error not_found (cannot subscribe to ID: no such item (yet))';
+const UNKNOWN = { 'subscribe unknown': NOT_FOUND, 'resume unknown': NOT_FOUND };
 const EXPECTED: Record<string, Record<string, string>> = {
   'own tenant read': {
     'GET item': `200 ${ITEM}`,
@@ -81,6 +87,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     'subscribe item': `snapshot attempt=1 seq=1 streaming text="${TEXT}"`,
     'subscribe all': `receives [${ITEM}]`,
     resume: `snapshot attempt=1 seq=1 streaming offset=${RESUME_OFFSET} text="${TEXT.slice(RESUME_OFFSET)}"`,
+    ...UNKNOWN,
     cancel: 'error forbidden; flag unset',
   },
   'own tenant cancel': {
@@ -89,15 +96,18 @@ const EXPECTED: Record<string, Record<string, string>> = {
     'subscribe item': 'error forbidden',
     'subscribe all': 'error forbidden',
     resume: 'error forbidden',
+    'subscribe unknown': 'error forbidden',
+    'resume unknown': 'error forbidden',
     cancel: 'no reply; flag set',
   },
   'other tenant': {
     'GET item': '404 item_not_found',
     list: '200 []',
-    'subscribe item': BLANK,
+    'subscribe item': NOT_FOUND,
     'subscribe all': `receives [${OTHER_ITEM}]`,
-    resume: BLANK,
-    cancel: 'error not_found; flag unset',
+    resume: NOT_FOUND,
+    ...UNKNOWN,
+    cancel: 'error not_found (cannot cancel ID: no such item); flag unset',
   },
   'admin *': {
     'GET item': `200 ${ITEM}`,
@@ -105,6 +115,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     'subscribe item': `snapshot attempt=1 seq=1 streaming text="${TEXT}"`,
     'subscribe all': `receives [${ITEM}, ${OTHER_ITEM}]`,
     resume: `snapshot attempt=1 seq=1 streaming offset=${RESUME_OFFSET} text="${TEXT.slice(RESUME_OFFSET)}"`,
+    ...UNKNOWN,
     cancel: 'no reply; flag set',
   },
   '* without admin': refused,
@@ -116,8 +127,13 @@ const EXPECTED: Record<string, Record<string, string>> = {
   'lifetime too long': refused,
 };
 
-/** A snapshot or error message as a cell. */
+/**
+ * A snapshot or error message as a cell; a `not_found` with its message, the item id masked, so the
+ * cells show that another tenant's item and an unknown one are answered alike.
+ */
 function describeReply(m: ServerMessage): string {
+  if (m.type === 'error' && m.code === 'not_found')
+    return `error not_found (${m.message.replaceAll(m.itemId ?? '\u0000', 'ID')})`;
   if (m.type === 'error') return `error ${m.code}`;
   if (m.type !== 'snapshot') return m.type;
   const offset = m.offset === undefined ? '' : ` offset=${m.offset}`;
@@ -216,6 +232,12 @@ describe('authorization matrix: every entry point × every token kind', () => {
           kind,
           { action: 'subscribe', itemId: ITEM, attempt: 1, seq: 1, offset: RESUME_OFFSET },
           ITEM,
+        ),
+        'subscribe unknown': await replyTo(kind, { action: 'subscribe', itemId: UNKNOWN_ITEM }, UNKNOWN_ITEM),
+        'resume unknown': await replyTo(
+          kind,
+          { action: 'subscribe', itemId: UNKNOWN_ITEM, attempt: 1, seq: 1, offset: RESUME_OFFSET },
+          UNKNOWN_ITEM,
         ),
         cancel,
       };

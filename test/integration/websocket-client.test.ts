@@ -5,6 +5,7 @@ import {
   type ConnectionState,
   createStreamsClient,
   ItemFailedError,
+  ItemNotFoundError,
   type StreamsClient,
   type WebSocketConstructor,
 } from '../../shared/client/index.js';
@@ -236,7 +237,7 @@ describe('client library against the local gateway', () => {
     );
     // Act
     viewer.subscribe(itemId);
-    expect(await failure).toEqual({ itemId, message: 'subscribe failed; try again' });
+    expect(await failure).toEqual({ code: 'unavailable', itemId, message: 'subscribe failed; try again' });
     await put('streaming');
     // Assess
     await waitUntil(
@@ -245,11 +246,62 @@ describe('client library against the local gateway', () => {
     );
   });
 
+  it('subscribed before the item exists: asks again, backing off, until its claim writes it, then streams exact', async () => {
+    // Prepare: a viewer whose sockets are recorded, subscribed to an item not written yet.
+    const itemId = `client-${++sequence}`;
+    const socket = recordingSocket();
+    const viewer = client(socket.RecordingSocket);
+    const reported: unknown[] = [];
+    viewer.errors$.subscribe((e) => reported.push(e));
+    const texts = lastValueFrom(viewer.text$(itemId).pipe(toArray(), timeout(20_000)));
+    const notFound = () => socket.received.filter((m) => m.code === 'not_found' && m.itemId === itemId);
+    await waitUntil('the server answered not_found twice', () => notFound().length >= 2);
+    // Act: the producer's claim writes the item; it streams.
+    await world.items.create(itemId);
+    await waitUntil('the retried subscribe got its snapshot', () => viewer.view(itemId) !== undefined);
+    await publish(itemId, ['made ']);
+    await publish(itemId, ['later'], true);
+    // Assess: exact text, and the expected not_found answers were not reported as errors.
+    expect((await texts).at(-1)).toBe(await stored(itemId));
+    expect((await texts).at(-1)).toBe('made later');
+    expect(reported).toEqual([]);
+  });
+
+  it('an item that stays unknown is reported after the deadline: errors$ and text$ say not found', async () => {
+    const itemId = `client-never-${++sequence}`;
+    const socket = recordingSocket();
+    const viewer = createStreamsClient({
+      url: world.gateway.url,
+      token: world.token,
+      WebSocket: socket.RecordingSocket,
+      reconnect: FAST_RECONNECT,
+      notFoundRetry: { initialDelayMs: 20, maxDelayMs: 100, deadlineMs: 600 },
+    });
+    clients.push(viewer);
+    const reported = firstValueFrom(viewer.errors$.pipe(timeout(10_000)));
+    const text = lastValueFrom(viewer.text$(itemId).pipe(timeout(10_000))).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const error = await text;
+    expect(error).toBeInstanceOf(ItemNotFoundError);
+    expect(error).toMatchObject({ itemId });
+    expect(await reported).toMatchObject({ code: 'not_found', itemId });
+    // It asked more than once before giving up, and asks no more.
+    const asked = () => socket.received.filter((m) => m.code === 'not_found' && m.itemId === itemId).length;
+    expect(asked()).toBeGreaterThan(1);
+    const before = asked();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(asked()).toBe(before);
+    expect(viewer.view(itemId)).toBeUndefined();
+  });
+
   it('a cancel the server refuses comes back on errors$ with the item', async () => {
     const viewer = client();
     const reply = firstValueFrom(viewer.errors$.pipe(timeout(10_000)));
     viewer.cancel('no-such-item');
     expect(await reply).toEqual({
+      code: 'not_found',
       itemId: 'no-such-item',
       message: 'cannot cancel no-such-item: no such item',
     });

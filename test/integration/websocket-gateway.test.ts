@@ -21,6 +21,8 @@ describe('WebSocket routes behind the local gateway', () => {
 
   beforeAll(async () => {
     world = await startDeliveryWorld();
+    // Items exist from their claim on; a subscribe to one that does not is answered not_found.
+    for (const itemId of ['still-open', 'disc-1', 'keep', 'drop']) await world.items.create(itemId);
   });
   afterAll(async () => {
     await world?.stop();

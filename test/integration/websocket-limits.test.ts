@@ -37,6 +37,7 @@ describe('WebSocket limits: each answered with its code', () => {
   });
 
   it('subscriptions per connection: too_many_subscriptions beyond the limit; the same one again is free', async () => {
+    for (const itemId of ['l-a', 'l-b', 'l-c', 'l-d']) await world.items.create(itemId, 'lim');
     const viewer = await world.connect(await token(`subs-${++sequence}`));
     for (const itemId of ['l-a', 'l-b', 'l-c']) {
       viewer.send({ action: 'subscribe', itemId });

@@ -38,17 +38,33 @@ describe('subscribe: snapshot, resume and cancel', () => {
     await world?.stop();
   });
 
-  it('an item not started yet has a queued snapshot with no text', async () => {
+  it('an unknown item is answered not_found, keeps no row, and is served once its claim writes it', async () => {
+    // Act: subscribe to an item nobody has written yet.
+    viewer.send({ action: 'subscribe', itemId: 'not-yet' });
+    const refusal = await viewer.next('error', (m) => m.itemId === 'not-yet');
+    // Assess: not_found, and no subscription row left on either side.
+    expect(refusal).toEqual({
+      type: 'error',
+      code: 'not_found',
+      itemId: 'not-yet',
+      message: 'cannot subscribe to not-yet: no such item (yet)',
+    });
+    expect(await world.rows('subs#not-yet')).toEqual([]);
+    const own = await world.rows(`conn#${viewer.connectionId}`);
+    expect(own.map((r) => r.sk).filter((sk) => String(sk).startsWith('sub#'))).toEqual([]);
+    // Act: the producer's claim writes the item (queued); the same connection asks again.
+    await world.items.create('not-yet');
     viewer.send({ action: 'subscribe', itemId: 'not-yet' });
     const [snapshot] = await snapshotOf(viewer, 'not-yet');
-    expect(snapshot).toEqual({
+    // Assess: the connection stayed open, and the item is served from its first row on.
+    expect(snapshot).toMatchObject({
       type: 'snapshot',
       itemId: 'not-yet',
       attempt: 0,
       seq: 0,
       status: 'queued',
-      text: '',
     });
+    expect((await world.rows('subs#not-yet')).map((r) => r.sk)).toEqual([viewer.connectionId]);
   });
 
   it('the snapshot holds the stored text (sealed parts and tail), status, attempt and next seq', async () => {

@@ -59,22 +59,28 @@ describe('tenancy on the WebSocket: scoped subscriptions, fan-out and cancel', (
     viewer.send({ action: 'subscribe', itemId: theirs });
     viewer.send({ action: 'subscribe', itemId: 'ten-unknown', attempt: 1, seq: 1, offset: 3 });
     const [mine, unknown] = await Promise.all([
-      viewer.next('snapshot', (m) => m.itemId === theirs),
-      viewer.next('snapshot', (m) => m.itemId === 'ten-unknown'),
+      viewer.next('error', (m) => m.itemId === theirs),
+      viewer.next('error', (m) => m.itemId === 'ten-unknown'),
     ]);
     viewer.send({ action: 'cancel', itemId: theirs });
     viewer.send({ action: 'cancel', itemId: 'ten-unknown' });
     const refusals = await Promise.all([
-      viewer.next('error', (m) => m.itemId === theirs),
-      viewer.next('error', (m) => m.itemId === 'ten-unknown'),
+      viewer.next('error', (m) => m.itemId === theirs && m.message.startsWith('cannot cancel')),
+      viewer.next('error', (m) => m.itemId === 'ten-unknown' && m.message.startsWith('cannot cancel')),
     ]);
     await world.fanout.publish([
       await world.items.apply(theirs, { texts: [' more'], end: { usage: USAGE } }),
     ]);
-    // Assess: the same answers with only the id differing, no text, no flag set, nothing delivered.
-    const blank = { type: 'snapshot', attempt: 0, seq: 0, status: 'queued', text: '' };
-    expect(mine).toEqual({ ...blank, itemId: theirs });
-    expect(unknown).toEqual({ ...blank, itemId: 'ten-unknown' });
+    // Assess: the same answers with only the id differing, no text, no flag set, no row, nothing delivered.
+    const notFound = (itemId: string) => ({
+      type: 'error',
+      code: 'not_found',
+      itemId,
+      message: `cannot subscribe to ${itemId}: no such item (yet)`,
+    });
+    expect(mine).toEqual(notFound(theirs));
+    expect(unknown).toEqual(notFound('ten-unknown'));
+    expect([...(await world.rows(`subs#${theirs}`)), ...(await world.rows('subs#ten-unknown'))]).toEqual([]);
     expect(refusals).toEqual([
       { type: 'error', code: 'not_found', itemId: theirs, message: `cannot cancel ${theirs}: no such item` },
       {
@@ -86,24 +92,32 @@ describe('tenancy on the WebSocket: scoped subscriptions, fan-out and cancel', (
     ]);
     expect((await world.items.head(theirs))?.cancelRequested).toBe(false);
     // The publish above resolved after posting: anything for this viewer has been posted by now.
-    expect(viewer.messages.filter((m) => m.type !== 'snapshot' && m.type !== 'error')).toEqual([]);
+    expect(viewer.messages.filter((m) => m.type !== 'error')).toEqual([]);
     await viewer.close();
   });
 
-  it('an item subscribed to before it exists reaches a viewer of its tenant only', async () => {
+  it('an item subscribed to before it exists is served, once it exists, to a viewer of its tenant only', async () => {
     const itemId = `ten-later-${++sequence}`;
     const own = await world.connect(await token('a', ['read']));
     const other = await world.connect(await token('b', ['read']));
+    // Before the item exists: both get not_found.
     for (const viewer of [own, other]) {
       viewer.send({ action: 'subscribe', itemId });
-      await viewer.next('snapshot', (m) => m.itemId === itemId);
+      await viewer.next('error', (m) => m.itemId === itemId && m.code === 'not_found');
     }
+    // Once it exists (the producer's claim): its tenant's viewer gets the snapshot, the other not_found again.
     await world.items.create(itemId, 'a');
+    for (const viewer of [own, other]) viewer.send({ action: 'subscribe', itemId });
+    await own.next('snapshot', (m) => m.itemId === itemId);
+    await waitUntil(
+      'the other tenant is refused again',
+      () => other.messages.filter((m) => m.type === 'error' && m.itemId === itemId).length === 2,
+    );
     await world.fanout.publish([
       await world.items.apply(itemId, { texts: ['hello'], end: { usage: USAGE } }),
     ]);
     await own.next('done', (m) => m.itemId === itemId);
-    expect(other.messages.map((m) => m.type)).toEqual(['snapshot']);
+    expect(other.messages.map((m) => m.type)).toEqual(['error', 'error']);
     await Promise.all([own.close(), other.close()]);
   });
 

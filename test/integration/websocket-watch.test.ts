@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { WebSocket } from 'ws';
 import { run, watch } from '../../cli/commands/watch.js';
 import { readItem } from '../../shared/items.js';
 import { type DeliveryWorld, startDeliveryWorld, waitUntil } from './websocket-helpers.js';
@@ -67,6 +68,45 @@ describe('watch command', () => {
     expect(output.out()).toBe(`${stored}\n`);
     expect(output.err()).toContain('[connection lost; reconnecting]');
     expect(output.err()).toContain('[completed (attempt 1, 9 output tokens)]');
+  });
+
+  it('waits for an item submitted after it began watching, then prints it and exits 0', async () => {
+    const itemId = `watch-${++sequence}`;
+    const output = capture();
+    const refusals: string[] = [];
+    class Recording extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        this.on('message', (data: Buffer) => refusals.push(String(JSON.parse(String(data)).code)));
+      }
+    }
+    const exit = watch(
+      { url: world.gateway.url, token: world.token, itemId, WebSocket: Recording },
+      output.io,
+    );
+    // The item exists only once its producer claims it; watch asks until then.
+    await waitUntil('watch was answered not_found', () => refusals.includes('not_found'));
+    await world.items.create(itemId);
+    await subscribed(itemId);
+    await publish(itemId, ['late but whole'], 'done');
+    expect(await exit).toBe(0);
+    expect(output.out()).toBe('late but whole\n');
+    expect(output.err()).not.toContain('server:');
+  });
+
+  it('exits 1 when the item is still unknown at the deadline, saying so', async () => {
+    const output = capture();
+    const exit = watch(
+      {
+        url: world.gateway.url,
+        token: world.token,
+        itemId: 'watch-never',
+        notFoundRetry: { initialDelayMs: 20, maxDelayMs: 100, deadlineMs: 500 },
+      },
+      output.io,
+    );
+    expect(await exit).toBe(1);
+    expect(output.err()).toContain('item watch-never not found');
   });
 
   it('exits 1 when the item fails, naming the error', async () => {
