@@ -65,6 +65,7 @@ export async function startNaiveFlow(
     dynamo: clients.dynamo,
     chunkStream: CHUNK_STREAM,
     table: TABLE,
+    registry: config.tables.items,
     defaultModelId: config.defaultModelId,
     defaultMaxTokens: config.producer.defaultMaxTokens,
   });
