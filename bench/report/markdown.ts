@@ -1,5 +1,6 @@
 import type { BenchResult, ScenarioGroup } from '../run-bench.js';
 import type { Flow, ScenarioResult } from '../scenario/run-scenario.js';
+import type { Percentiles } from '../support/stats.js';
 import { OVERLOAD_P99_TARGET_MS, OVERLOAD_THROUGHPUT_TARGET, overloadFigures } from './overload.js';
 
 type Row = ReadonlyArray<string>;
@@ -20,6 +21,16 @@ function table(header: Row, rows: Row[]): string {
 function ratio(a: number | undefined, b: number | undefined): string {
   if (a === undefined || b === undefined || !(b > 0) || !Number.isFinite(a)) return '–';
   return `${num(a / b)}×`;
+}
+
+/** Where the added latency went, stage by stage, as p50 / p99. */
+export function stages(result: ScenarioResult): string {
+  const { toRecord, toKinesis, toViewer } = result.latencyStagesMs;
+  const pair = (p: Percentiles) => `${num(p.p50, 0)} / ${num(p.p99, 0)}`;
+  return (
+    `Added latency by stage, p50 / p99 ms: model → delta record ${pair(toRecord)}, ` +
+    `record → Kinesis ${pair(toKinesis)}, Kinesis → viewer ${pair(toViewer)}.`
+  );
 }
 
 /** Latency percentiles as "p50 / p95 / p99 ms", marked ≥ when some tokens never arrived. */
@@ -314,6 +325,7 @@ export function renderReport(bench: BenchResult, chartFile?: string): string {
         `- **${r.spec.flow}, ${r.spec.concurrency} generations**: main thread ${num(r.cpu.mainThread * 100, 0)} % busy, ` +
           `model thread ${num(r.cpu.modelThread * 100, 0)} %, process ${num(r.cpu.processCores, 2)} cores; ` +
           `handler calls: ${calls || 'none'}.`,
+        `  ${stages(r)}`,
       );
       if (r.profile) {
         const parts = r.profile.parts

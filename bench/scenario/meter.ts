@@ -1,6 +1,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { crc32 } from 'node:zlib';
 import { closeServer, listenOnLoopback } from '../../local/listen.js';
+import { nowMs } from '../support/clock.js';
 
 /** What the handlers wrote to one DynamoDB table. */
 export interface TableWrites {
@@ -29,9 +30,23 @@ export interface MeterStats {
   readonly operations: Record<string, number>;
 }
 
+/** One delta record the handlers put on a stream: where an item's text stood when it reached Kinesis. */
+export interface DeltaPut {
+  readonly attempt: number;
+  readonly seq: number;
+  /** UTF-16 length of the record's text. */
+  readonly length: number;
+  /** The record's `emittedAt` (the producer's clock when it built the record). */
+  readonly emittedAt: number;
+  /** `nowMs()` when Kinesis accepted it. */
+  readonly putAt: number;
+}
+
 export interface MeterProxy {
   readonly endpoint: string;
   stats(): MeterStats;
+  /** Delta records put for these items, in the order Kinesis accepted them. */
+  deltaPuts(itemIds: readonly string[]): Record<string, DeltaPut[]>;
   stop(): Promise<void>;
 }
 
@@ -56,6 +71,7 @@ export async function startMeterProxy(target: string): Promise<MeterProxy> {
   const tables: Record<string, TableWrites> = {};
   const streams: Record<string, StreamPuts> = {};
   const operations: Record<string, number> = {};
+  const deltas = new Map<string, DeltaPut[]>();
   const table = (name: string) => {
     tables[name] ??= { writes: 0, units: 0, conditionalFailures: 0 };
     return tables[name];
@@ -141,13 +157,30 @@ export async function startMeterProxy(target: string): Promise<MeterProxy> {
     entry.calls++;
     if (up.statusCode === 200) {
       const answer = JSON.parse(raw.toString('utf8')) as { Records?: Array<{ ErrorCode?: string }> };
+      const putAt = nowMs();
       records.forEach((record, i) => {
         if (answer.Records?.[i]?.ErrorCode) return;
         entry.records++;
         entry.bytes += base64Bytes(record.Data ?? '');
+        noteDelta(record.Data, putAt);
       });
     }
     reply(res, up, raw);
+  }
+
+  /** Keeps where a bench item's delta record stood (only records that carry `emittedAt`). */
+  function noteDelta(data: string | undefined, putAt: number) {
+    const record = chunkOf(data);
+    if (record?.type !== 'delta' || typeof record.emittedAt !== 'number') return;
+    const list = deltas.get(record.itemId) ?? [];
+    if (list.length === 0) deltas.set(record.itemId, list);
+    list.push({
+      attempt: record.attempt,
+      seq: record.seq,
+      length: record.text.length,
+      emittedAt: record.emittedAt,
+      putAt,
+    });
   }
 
   const server = http.createServer((req, res) => {
@@ -178,6 +211,7 @@ export async function startMeterProxy(target: string): Promise<MeterProxy> {
       streams: structuredClone(streams),
       operations: { ...operations },
     }),
+    deltaPuts: (itemIds) => Object.fromEntries(itemIds.map((id) => [id, deltas.get(id) ?? []])),
     stop: () => closeServer(server),
   };
 }
@@ -193,6 +227,31 @@ function updateName(body: Buffer): string {
     return single ? `UpdateItem (SET ${single[1]})` : 'UpdateItem';
   } catch {
     return 'UpdateItem';
+  }
+}
+
+interface ChunkFields {
+  type?: unknown;
+  itemId: string;
+  attempt: number;
+  seq: number;
+  text: string;
+  emittedAt?: unknown;
+}
+
+/** A chunk record's fields, when `data` (base64 JSON) is one. */
+function chunkOf(data: string | undefined): ChunkFields | undefined {
+  if (!data) return undefined;
+  try {
+    const record = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as Partial<ChunkFields>;
+    return typeof record.itemId === 'string' &&
+      typeof record.attempt === 'number' &&
+      typeof record.seq === 'number' &&
+      typeof record.text === 'string'
+      ? (record as ChunkFields)
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { BedrockStandInOptions, BedrockStandInStats } from '../../local/bedrock/index.js';
-import type { MeterStats } from './meter.js';
+import type { DeltaPut, MeterStats } from './meter.js';
 import type { TappedStream } from './tap.js';
 
 export interface ModelThreadData {
@@ -21,7 +21,10 @@ export interface ModelThreadStats {
   readonly elu: EventLoopUtilization;
 }
 
-export type ModelThreadRequest = { readonly type: 'stats'; readonly id: number } | { readonly type: 'stop' };
+export type ModelThreadRequest =
+  | { readonly type: 'stats'; readonly id: number }
+  | { readonly type: 'deltaPuts'; readonly id: number; readonly itemIds: readonly string[] }
+  | { readonly type: 'stop' };
 export type ModelThreadReply =
   | {
       readonly type: 'ready';
@@ -30,6 +33,7 @@ export type ModelThreadReply =
   | { readonly type: 'tapped'; readonly stream: TappedStream }
   | { readonly type: 'streamEnded'; readonly itemId: string }
   | { readonly type: 'stats'; readonly id: number; readonly stats: ModelThreadStats }
+  | { readonly type: 'deltaPuts'; readonly id: number; readonly puts: Record<string, DeltaPut[]> }
   | { readonly type: 'stopped' };
 
 export interface ModelThread {
@@ -41,6 +45,8 @@ export interface ModelThread {
   onStreamEnd: ((itemId: string) => void) | undefined;
   /** Figures of the model thread; every tapped stream that ended before the call has arrived when it resolves. */
   stats(): Promise<ModelThreadStats>;
+  /** The chunk stream's delta records of these items as Kinesis accepted them (for latency stages). */
+  deltaPuts(itemIds: readonly string[]): Promise<Record<string, DeltaPut[]>>;
   stop(): Promise<void>;
 }
 
@@ -57,6 +63,7 @@ export async function startModelThread(data: ModelThreadData): Promise<ModelThre
   );
   const tapped = new Map<string, TappedStream>();
   const waiting = new Map<number, (stats: ModelThreadStats) => void>();
+  const waitingPuts = new Map<number, (puts: Record<string, DeltaPut[]>) => void>();
   let stopped: (() => void) | undefined;
   let nextId = 0;
   let thread: ModelThread | undefined;
@@ -81,6 +88,10 @@ export async function startModelThread(data: ModelThreadData): Promise<ModelThre
           waiting.get(message.id)?.(message.stats);
           waiting.delete(message.id);
           break;
+        case 'deltaPuts':
+          waitingPuts.get(message.id)?.(message.puts);
+          waitingPuts.delete(message.id);
+          break;
         case 'stopped':
           stopped?.();
           break;
@@ -99,6 +110,12 @@ export async function startModelThread(data: ModelThreadData): Promise<ModelThre
         const id = nextId++;
         waiting.set(id, resolve);
         worker.postMessage({ type: 'stats', id } satisfies ModelThreadRequest);
+      }),
+    deltaPuts: (itemIds) =>
+      new Promise((resolve) => {
+        const id = nextId++;
+        waitingPuts.set(id, resolve);
+        worker.postMessage({ type: 'deltaPuts', id, itemIds } satisfies ModelThreadRequest);
       }),
     async stop() {
       const done = new Promise<void>((resolve) => {

@@ -40,6 +40,10 @@ port.on('message', (request: ModelThreadRequest) => {
     });
     return;
   }
+  if (request.type === 'deltaPuts') {
+    post({ type: 'deltaPuts', id: request.id, puts: kinesis.deltaPuts(request.itemIds) });
+    return;
+  }
   void Promise.all([standIn.stop(), tap.stop(), dynamo.stop(), kinesis.stop()]).finally(() => {
     post({ type: 'stopped' });
     port.close();

@@ -16,6 +16,7 @@ import { type Percentiles, per1k, percentiles } from '../support/stats.js';
 import type { MeterStats, StreamPuts, TableWrites } from './meter.js';
 import { type ModelThread, type ModelThreadStats, startModelThread } from './model-host.js';
 import { type CpuProfileSummary, startCpuProfile } from './profile.js';
+import { addStages, emptyStages } from './stages.js';
 import { promptOf } from './tap.js';
 import { type Answer, answerOf, tokensWithin } from './tokens.js';
 import { BenchViewer, type Receipt } from './viewers.js';
@@ -102,6 +103,17 @@ export interface ScenarioResult {
    */
   readonly latencyMs: Percentiles;
   readonly latencyCensored: number;
+  /**
+   * Where the added latency goes, over the timed tokens the primary viewer received: token left the
+   * model → the producer built the delta record holding it (reading the stream, coalescing) →
+   * Kinesis accepted the record (the producer's put queue, the put) → the primary viewer had it
+   * (the mapping's poll, the consumer, storage, fan-out, the gateway).
+   */
+  readonly latencyStagesMs: {
+    readonly toRecord: Percentiles;
+    readonly toKinesis: Percentiles;
+    readonly toViewer: Percentiles;
+  };
   readonly viewers: {
     readonly count: number;
     readonly messages: number;
@@ -624,6 +636,8 @@ async function measure(
     }
   }
 
+  const latencyStagesMs = await stageLatencies(model, driver, fromMs, toMs);
+
   const messagesByType: Record<string, number> = {};
   for (const viewer of viewers)
     for (const [type, n] of Object.entries(viewer.messages))
@@ -678,6 +692,7 @@ async function measure(
     },
     latencyMs: percentiles(latencies),
     latencyCensored: censored,
+    latencyStagesMs,
     viewers: {
       count: viewers.length,
       messages,
@@ -751,6 +766,28 @@ function collectLatencies(
     }
   }
   return censored;
+}
+
+/** Splits the added latency of the timed tokens the primary viewer received into its stages. */
+async function stageLatencies(
+  model: ModelThread,
+  driver: Driver,
+  from: number,
+  to: number,
+): Promise<ScenarioResult['latencyStagesMs']> {
+  const stages = emptyStages();
+  const timed = [...model.tapped.values()].filter(({ itemId }) => driver.tracked.has(itemId));
+  const puts = await model.deltaPuts(timed.map(({ itemId }) => itemId));
+  const primary = driver.primaries[0];
+  for (const stream of timed) {
+    const receipts = primary?.items.get(stream.itemId)?.receipts ?? [];
+    addStages(stream, puts[stream.itemId] ?? [], receipts, from, to, stages);
+  }
+  return {
+    toRecord: percentiles(stages.toRecord),
+    toKinesis: percentiles(stages.toKinesis),
+    toViewer: percentiles(stages.toViewer),
+  };
 }
 
 function callRates(from: ModelThreadStats, to: ModelThreadStats, wallMs: number): Record<string, number> {

@@ -38,6 +38,11 @@ describe('npm run bench -- --quick (its shortest scenario, correctness only)', (
     expect(naive.kinesis.records).toBe(naive.tokens.model + naive.items.submitted);
     expect(naive.dynamo.items.writes).toBe(naive.tokens.model + 3 * naive.items.submitted);
     expect(naive.per1kTokens.wsMessagesPerViewer).toBeGreaterThan(1000);
+    // The pipeline's records carry `emittedAt`, so its latency splits into stages that each took time.
+    for (const stage of Object.values(pipeline.latencyStagesMs)) {
+      expect(stage.count).toBeGreaterThan(0);
+      expect(stage.p50).toBeGreaterThanOrEqual(0);
+    }
     // The pipeline coalesces: fewer records, writes and messages for the same tokens.
     expect(pipeline.per1kTokens.kinesisRecords).toBeLessThan(naive.per1kTokens.kinesisRecords);
     expect(pipeline.per1kTokens.dynamoWrites).toBeLessThan(naive.per1kTokens.dynamoWrites);
