@@ -10,6 +10,7 @@ import { Generator } from './constructs/generator.js';
 import { ItemsQueryApi } from './constructs/query-api.js';
 import { Reassembler } from './constructs/reassembler.js';
 import { StreamsMonitoring } from './constructs/monitoring.js';
+import { ConnectionExpirySweeper } from './constructs/expiry-sweeper.js';
 import { StallSweeper } from './constructs/sweeper.js';
 import { WorkStreams } from './constructs/streams.js';
 import { StreamsTables } from './constructs/tables.js';
@@ -144,6 +145,12 @@ export class KinesisModelStreamsStack extends Stack {
       ...logging,
     });
 
+    const expirySweeper = new ConnectionExpirySweeper(this, 'ExpirySweeper', {
+      webSocket,
+      connectionsTable: tables.connections,
+      ...logging,
+    });
+
     const monitoring = new StreamsMonitoring(this, 'Monitoring', {
       inputStream: streams.inputStream,
       chunkStream: streams.chunkStream,
@@ -158,6 +165,7 @@ export class KinesisModelStreamsStack extends Stack {
         WebSocketDisconnect: webSocket.disconnectHandler,
         WebSocketMessage: webSocket.messageHandler,
         Sweeper: sweeper.handler,
+        ExpirySweeper: expirySweeper.handler,
       },
       deadLetters,
       models,

@@ -36,6 +36,7 @@ import { type DynamoFaultProxy, startDynamoFaultProxy } from './dynamodb-faults.
 import { startLambdaInvoke } from './lambda-invoke.js';
 import { type KinesisFaultProxy, startKinesisFaultProxy } from './kinesis-faults.js';
 import { ensureStream, ensureTable } from './resources.js';
+import { startExpirySweeper } from './expiry-sweeper.js';
 import { startStallSweeper } from './stall-sweeper.js';
 import { startTtlSweeper } from './ttl-sweeper.js';
 import { startWebSocketGateway, type WebSocketGateway } from './websocket-gateway.js';
@@ -60,6 +61,8 @@ export interface LocalStackOptions {
   readonly chunkMapping?: Partial<EventSourceMappingOptions>;
   /** The stall sweeper's timer and limit (defaults: every minute, `STALL_LIMIT_SECONDS`). */
   readonly stallSweeper?: { readonly intervalMs?: number; readonly stallLimitMs?: number };
+  /** The connection expiry sweep's timer (default every 5 s; in AWS every minute). */
+  readonly expirySweeper?: { readonly intervalMs?: number };
   /** Put a fault-injecting proxy between the producer and the chunk stream. */
   readonly chunkStreamFaults?: boolean;
   /** Put a fault-injecting proxy between every handler and DynamoDB (brownouts). */
@@ -290,11 +293,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const sweeper = startTtlSweeper({
       dynamo: clients.dynamo,
       tables: [config.tables.connections, config.tables.text],
+      // DynamoDB deletes expired rows some time after expiry, never at it: kept a minute here, an
+      // expired connection's row is still there for the expiry sweep, which closes its socket.
+      graceMs: 60_000,
     });
     stops.push(() => sweeper.stop());
     // What the scheduled sweeper function does in AWS, on a timer.
     const stalls = startStallSweeper({ ...deps('sweeper'), publisher, ...options.stallSweeper });
     stops.push(() => stalls.stop());
+    // The scheduled expiry sweep of AWS, on a timer: closes connections whose token expired
+    // through the gateway's management API (DELETE), as the function does through API Gateway's.
+    const expiries = startExpirySweeper({
+      ...deps('expiry-sweep'),
+      config: withManagement,
+      clients: deliveryClients,
+      ...options.expirySweeper,
+    });
+    stops.push(() => expiries.stop());
 
     // An admin token for every tenant, as long-lived as tokens may be.
     const token = await issueToken(secret, {

@@ -7,6 +7,8 @@ import { TTL_ATTRIBUTE } from '../shared/tables.js';
 export interface TtlSweeperOptions {
   readonly dynamo: DynamoDBDocumentClient;
   readonly tables: readonly string[];
+  /** How long after its expiry a row is deleted at the earliest. Default 0. */
+  readonly graceMs?: number;
   /** Time between sweeps. Default 30 s. */
   readonly intervalMs?: number;
   /** Clock in epoch ms (tests move it). */
@@ -87,7 +89,7 @@ export function startTtlSweeper(options: TtlSweeperOptions): TtlSweeper {
   let running: Promise<number> | undefined;
   const sweepOnce = (): Promise<number> => {
     if (!running) {
-      const nowSeconds = Math.floor(now() / 1000);
+      const nowSeconds = Math.floor((now() - (options.graceMs ?? 0)) / 1000);
       running = (async () => {
         let deleted = 0;
         for (const table of tables) deleted += await sweepTable(table, nowSeconds);

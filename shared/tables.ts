@@ -7,7 +7,9 @@
  *   for one tenant; see `TENANT_STATUS_BUCKETS` for why the key is spread.
  * - item-text (`itemId`, `key`): sealed text parts of long outputs (`part#<attempt>#<index>`) and
  *   chunk records held until a gap before them fills (`pending#<attempt>#<seq>`).
- * - connections (`pk`, `sk`): WebSocket connections and subscriptions.
+ * - connections (`pk`, `sk`): WebSocket connections and subscriptions. Sparse GSI `byExpiry`
+ *   (`expiryBucket` = `exp#<epoch minute of the token's expiry>`, `pk`) over the connection rows
+ *   only: what the expiry sweep queries to close connections whose token expired.
  * - coordination (`pk`): small rows every instance shares: per-model quota buckets and breakers
  *   (`quota#<modelId>`), the consumer's lag (`lag#consumer`).
  * TTL attribute on every table: `expiresAt` (epoch seconds).
@@ -51,6 +53,12 @@ export const ITEM_SUMMARY_ATTRIBUTES = [
   'error',
 ] as const;
 
+/** Sparse GSI of the connections table: connection rows by the minute their token expires. */
+export const CONNECTIONS_BY_EXPIRY_INDEX = 'byExpiry';
+
+/** The partition key of `byExpiry`, written on connection rows only. */
+export const EXPIRY_BUCKET_ATTRIBUTE = 'expiryBucket';
+
 export const TABLES = {
   items: {
     partitionKey: 'itemId',
@@ -70,6 +78,17 @@ export const TABLES = {
     ],
   },
   text: { partitionKey: 'itemId', sortKey: 'key' },
-  connections: { partitionKey: 'pk', sortKey: 'sk' },
+  connections: {
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    indexes: [
+      {
+        name: CONNECTIONS_BY_EXPIRY_INDEX,
+        partitionKey: EXPIRY_BUCKET_ATTRIBUTE,
+        sortKey: 'pk',
+        projected: ['tokenExpiresAt'],
+      },
+    ],
+  },
   coordination: { partitionKey: 'pk' },
 } as const satisfies Record<'items' | 'text' | 'connections' | 'coordination', TableSpec>;

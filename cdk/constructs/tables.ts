@@ -126,7 +126,7 @@ export function grantTableAccess(
 }
 
 /** Item-level DynamoDB actions a function may be granted one by one. */
-export type ItemAction = 'GetItem' | 'UpdateItem' | 'Query';
+export type ItemAction = 'GetItem' | 'UpdateItem' | 'Query' | 'BatchWriteItem';
 
 /**
  * Grants exactly the named item actions on one table (no index, no scan): for a function that

@@ -257,11 +257,24 @@ export class ViewerWebSocketApi extends Construct implements IViewerConnections 
    * `POST /@connections/*` (no `GET` of a connection's details, no `DELETE` closing it).
    */
   grantPostReplies(grantee: iam.IGrantable): iam.Grant {
+    return this.grantConnectionMethod(grantee, 'POST', 'replies; no GET and no DELETE');
+  }
+
+  /**
+   * Lets a function only close the stage's connections: `execute-api:ManageConnections` on
+   * `DELETE /@connections/*` (no `POST` to them, no `GET` of their details).
+   */
+  grantCloseConnections(grantee: iam.IGrantable): iam.Grant {
+    return this.grantConnectionMethod(grantee, 'DELETE', 'closing only; no POST and no GET');
+  }
+
+  /** `execute-api:ManageConnections` for one method on this stage's `@connections/*`. */
+  private grantConnectionMethod(grantee: iam.IGrantable, method: 'POST' | 'DELETE', what: string): iam.Grant {
     const stack = Stack.of(this);
     const resource = stack.formatArn({
       service: 'execute-api',
       resource: this.api.apiId,
-      resourceName: `${this.stage.stageName}/POST/@connections/*`,
+      resourceName: `${this.stage.stageName}/${method}/@connections/*`,
     });
     const grant = iam.Grant.addToPrincipal({
       grantee,
@@ -274,10 +287,10 @@ export class ViewerWebSocketApi extends Construct implements IViewerConnections 
       Validations.of(principal).acknowledge({
         id:
           'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:' +
-          `<${apiLogicalId}>/${this.stage.stageName}/POST/@connections/*]`,
+          `<${apiLogicalId}>/${this.stage.stageName}/${method}/@connections/*]`,
         reason:
-          'execute-api:ManageConnections for POST on this stage only: connection ids are created at run time, ' +
-          'so the resource can only be the stage\u2019s @connections path; no GET and no DELETE.',
+          `execute-api:ManageConnections for ${method} on this stage only: connection ids are created at run time, ` +
+          `so the resource can only be the stage\u2019s @connections path (${what}).`,
       });
     }
     return grant;

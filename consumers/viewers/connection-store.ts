@@ -11,7 +11,7 @@ import { defaultIfEmpty, from, lastValueFrom, mergeMap } from 'rxjs';
 import { z } from 'zod';
 import { classifyAwsError, ThrottledError } from '../../shared/errors.js';
 import { withRetry } from '../../shared/retry.js';
-import { TTL_ATTRIBUTE } from '../../shared/tables.js';
+import { CONNECTIONS_BY_EXPIRY_INDEX, EXPIRY_BUCKET_ATTRIBUTE, TTL_ATTRIBUTE } from '../../shared/tables.js';
 import { Scope } from '../../shared/tenancy.js';
 
 /**
@@ -84,6 +84,16 @@ export interface SubscribeOptions {
   readonly until?: number;
 }
 
+/** Where to look for connections whose token expired. */
+export interface ExpiredQuery {
+  /** Epoch seconds: connections whose token expired at or before this. */
+  readonly nowSeconds: number;
+  /** How many minutes of expiry buckets before `nowSeconds` are queried (older ones are left). */
+  readonly lookbackMinutes: number;
+  /** At most this many connection ids are returned (oldest buckets first). */
+  readonly limit: number;
+}
+
 /** Connections and subscriptions, as the routes and the fan-out use them. */
 export interface ConnectionStore {
   /** Records a new connection (with the principal of its token, when it has one). */
@@ -101,6 +111,11 @@ export interface ConnectionStore {
    * two at a window's start) and returns the connection; undefined when unknown or expired.
    */
   admitMessage(connectionId: string, windowSeconds: number): Promise<Admission | undefined>;
+  /**
+   * Connections whose token expired (one Query of the sparse `byExpiry` index per minute bucket,
+   * oldest first, never a Scan), without the not-expired rest of the current minute.
+   */
+  expiredConnections(query: ExpiredQuery): Promise<string[]>;
   /** Live connections of a token subject (one Query of its index rows). */
   connectionsOf(subject: string): Promise<number>;
   /** What a connection watches: `sub#` sort keys of its live rows. */
@@ -137,6 +152,9 @@ export interface ConnectionStoreOptions {
 
 const ALL = '*';
 const targetKey = (target: SubscriptionTarget) => (target === 'all' ? ALL : target.itemId);
+
+/** The `byExpiry` partition of a token expiry (epoch seconds): its minute. */
+export const expiryBucket = (epochSeconds: number) => `exp#${Math.floor(epochSeconds / 60)}`;
 
 /** Key builders of the connections table. */
 export const connectionKeys = {
@@ -293,6 +311,36 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
     }
   };
 
+  /** Connection ids of one expiry bucket whose token expired by `at` (epoch seconds), up to `limit`. */
+  const queryExpiryBucket = async (bucket: string, at: number, limit: number): Promise<string[]> => {
+    const ids: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await withRetry(
+        () =>
+          dynamo.send(
+            new QueryCommand({
+              TableName: table,
+              IndexName: CONNECTIONS_BY_EXPIRY_INDEX,
+              KeyConditionExpression: '#bucket = :bucket',
+              FilterExpression: 'tokenExpiresAt <= :at',
+              ExpressionAttributeNames: { '#bucket': EXPIRY_BUCKET_ATTRIBUTE },
+              ExpressionAttributeValues: { ':bucket': bucket, ':at': at },
+              ProjectionExpression: 'pk',
+              ExclusiveStartKey: startKey,
+            }),
+          ),
+        { what: `query ${table} ${CONNECTIONS_BY_EXPIRY_INDEX} ${bucket}`, ...RETRY },
+      );
+      for (const item of page.Items ?? []) {
+        const pk = z.object({ pk: z.string().startsWith('conn#') }).parse(item).pk;
+        if (ids.length < limit) ids.push(pk.slice('conn#'.length));
+      }
+      startKey = ids.length < limit ? page.LastEvaluatedKey : undefined;
+    } while (startKey);
+    return ids;
+  };
+
   /** A connection row that parses and whose TTL has not passed. */
   const liveConnection = (item: Record<string, unknown> | undefined): StoredConnection | undefined => {
     const row = ConnectionRow.safeParse(item);
@@ -311,7 +359,10 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
         subject,
         ...(tenant !== undefined ? { tenant } : {}),
         ...(scopes !== undefined ? { scopes: [...scopes] } : {}),
-        ...(tokenExpiresAt !== undefined ? { tokenExpiresAt } : {}),
+        // Only connection rows carry the bucket: the expiry index holds nothing else.
+        ...(tokenExpiresAt !== undefined
+          ? { tokenExpiresAt, [EXPIRY_BUCKET_ATTRIBUTE]: expiryBucket(tokenExpiresAt) }
+          : {}),
         connectedAt: new Date(connectedAtMs).toISOString(),
         [TTL_ATTRIBUTE]: expiresAt(tokenExpiresAt),
       });
@@ -351,6 +402,16 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
         return connection && { connection, count: Number(row?.msgCount ?? 1) };
       }
       return undefined;
+    },
+
+    async expiredConnections({ nowSeconds: at, lookbackMinutes, limit }) {
+      const ids: string[] = [];
+      const last = Math.floor(at / 60);
+      for (let minute = last - lookbackMinutes; minute <= last && ids.length < limit; minute++) {
+        const found = await queryExpiryBucket(`exp#${minute}`, at, limit - ids.length);
+        ids.push(...found);
+      }
+      return ids;
     },
 
     async connectionsOf(subject) {

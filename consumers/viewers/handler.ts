@@ -2,8 +2,10 @@ import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2, Context 
 import { createAwsClients } from '../../shared/aws-clients.js';
 import { loadConfig } from '../../shared/config.js';
 import { addLambdaContext, createLogger, createMetrics } from '../../shared/telemetry.js';
+import { createExpirySweep, type ExpirySweepResult } from './expiry-sweep.js';
 import { createWebSocketHandlers, type WebSocketHandlers } from './routes.js';
 
+export { createExpirySweep, type ExpirySweepDeps, type ExpirySweepResult } from './expiry-sweep.js';
 export { createWebSocketHandlers, type WebSocketDeps, type WebSocketHandlers } from './routes.js';
 
 const logger = createLogger('websocket');
@@ -44,4 +46,21 @@ export function message(
   context?: Context,
 ): Promise<APIGatewayProxyResultV2> {
   return live(context).message(event);
+}
+
+let sweep: ((remainingMs?: number) => Promise<ExpirySweepResult>) | undefined;
+
+/** Scheduled (EventBridge rule): closes connections whose token expired and removes their rows. */
+export function sweepExpired(_event?: unknown, context?: Context): Promise<ExpirySweepResult> {
+  addLambdaContext(context, logger);
+  if (!sweep) {
+    const config = loadConfig();
+    sweep = createExpirySweep({
+      config,
+      clients: createAwsClients(config),
+      logger,
+      metrics: createMetrics('expiry-sweep'),
+    });
+  }
+  return sweep(context?.getRemainingTimeInMillis());
 }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { issueToken } from '../../shared/auth.js';
 import { StackFile } from '../../shared/contracts/stack-file.js';
 import { StoredItem } from '../../shared/contracts/stored-item.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
@@ -41,6 +43,26 @@ describe('the local stack', () => {
       scopes: new Set(['admin']),
     });
     expect(readFileSync(join(dir, 'auth-secret'), 'utf8').trim()).toBe(stack.config.auth.secret);
+  });
+
+  it('closes a connection whose token expires, idle and without subscriptions, on the expiry sweep timer', async () => {
+    // Prepare: a token valid for 1 s; the connection sends nothing and subscribes to nothing.
+    const token = await issueToken(stack.config.auth.secret ?? '', {
+      subject: 'short-lived',
+      tenant: 'acme',
+      scopes: ['read'],
+      ttlSeconds: 1,
+    });
+    const socket = new WebSocket(`${stack.info.websocket.url}?token=${token}`);
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    // Assess: closed by the server (the gateway's DELETE) within the sweep interval (5 s) of expiry.
+    await expect(
+      Promise.race([
+        closed,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('not closed')), 9_000)),
+      ]),
+    ).resolves.toBe(1000);
   });
 
   it('refuses a table from an older version that lacks an index, saying how to start over', async () => {

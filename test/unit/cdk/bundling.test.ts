@@ -29,8 +29,8 @@ describe('the bundled synth', () => {
 
   it('bundles every handler locally into one ES module exporting the handler the function names', () => {
     const all = functions();
-    expect(all).toHaveLength(7);
-    // The three WebSocket routes share one entry, hence one bundle.
+    expect(all).toHaveLength(8);
+    // The three WebSocket routes and the expiry sweep share one entry, hence one bundle.
     const bundles = new Map<string, string[]>();
     for (const f of all) {
       const entry = join(f.assetDir, `${f.file}.mjs`);

@@ -90,6 +90,9 @@ describe('cdk-nag AWS Solutions checks', () => {
       expect.stringMatching(
         /^KinesisModelStreams\/Reassembler\/Handler\/Role .*\/live\/\*\/@connections\/\*\]$/,
       ),
+      expect.stringMatching(
+        /^KinesisModelStreams\/ExpirySweeper\/Handler\/Role .*\/live\/DELETE\/@connections\/\*\]$/,
+      ),
     ]);
   });
 });

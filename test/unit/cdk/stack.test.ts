@@ -36,6 +36,7 @@ const FUNCTIONS = {
   disconnect: 'WebSocketDisconnectHandlerFunction',
   message: 'WebSocketMessageHandlerFunction',
   sweeper: 'SweeperHandlerFunction',
+  expirySweeper: 'ExpirySweeperHandlerFunction',
 } as const;
 
 describe('the stack with the default context', () => {
@@ -148,9 +149,9 @@ describe('the stack with the default context', () => {
   });
 
   describe('functions', () => {
-    it('runs seven functions on the latest Node runtime, each with its own role and log group', () => {
+    it('runs eight functions on the latest Node runtime, each with its own role and log group', () => {
       const ids = idsOf(t, 'AWS::Lambda::Function');
-      expect(ids).toHaveLength(7);
+      expect(ids).toHaveLength(8);
       const roles = new Set<string>();
       for (const prefix of Object.values(FUNCTIONS)) {
         const f = fn(t, prefix);
@@ -160,7 +161,7 @@ describe('the stack with the default context', () => {
         expect(referencedIds((f.props.LoggingConfig as { LogGroup: unknown }).LogGroup).size).toBe(1);
         roles.add(f.roleId);
       }
-      expect(roles.size).toBe(7);
+      expect(roles.size).toBe(8);
     });
 
     it('points each function at its export of the handler module', () => {
@@ -175,6 +176,7 @@ describe('the stack with the default context', () => {
         disconnect: 'index.disconnect',
         message: 'index.message',
         sweeper: 'index.handler',
+        expirySweeper: 'index.sweepExpired',
       });
     });
 
@@ -562,6 +564,7 @@ describe('the stack with the default context', () => {
         'BreakerOpen',
         'ChunkIteratorAge',
         'DeadLetters',
+        'ExpirySweeperErrors',
         'GeneratorErrors',
         'InputIteratorAge',
         'ItemsStalled',
