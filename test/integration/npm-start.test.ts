@@ -20,10 +20,15 @@ const children: ChildProcess[] = [];
 /** Starts `npm start`'s program the way the script does, on its own data folder. */
 function start(dataDir: string, ...args: string[]): { child: ChildProcess; output: () => string } {
   let output = '';
-  const child = spawn(TSX, ['local/main.ts', '--data-dir', dataDir, ...args], {
-    env: { ...process.env, BEDROCK_TOKENS_PER_SECOND: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // As `npm start` runs it: node itself gets the signals, with no launcher relaying them.
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'local/main.ts', '--data-dir', dataDir, ...args],
+    {
+      env: { ...process.env, BEDROCK_TOKENS_PER_SECOND: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(child);
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
