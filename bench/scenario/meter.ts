@@ -66,7 +66,11 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFI
  * Every other request is piped through untouched. The emulators do not check signatures, so a
  * rewritten body is accepted.
  */
-export async function startMeterProxy(target: string): Promise<MeterProxy> {
+export async function startMeterProxy(
+  target: string,
+  /** Items whose delta records are decoded and kept (`deltaPuts`); by partition key, so others cost nothing. Default none. */
+  keepDeltasOf: (itemId: string) => boolean = () => false,
+): Promise<MeterProxy> {
   const upstream = new URL(target);
   const tables: Record<string, TableWrites> = {};
   const streams: Record<string, StreamPuts> = {};
@@ -151,7 +155,10 @@ export async function startMeterProxy(target: string): Promise<MeterProxy> {
   async function kinesisPut(req: IncomingMessage, res: ServerResponse, operation: string, body: Buffer) {
     const request = JSON.parse(body.toString('utf8')) as Json;
     const entry = stream(String(request.StreamName ?? request.StreamARN ?? 'unknown'));
-    const records = (operation === 'PutRecords' ? request.Records : [request]) as Array<{ Data?: string }>;
+    const records = (operation === 'PutRecords' ? request.Records : [request]) as Array<{
+      Data?: string;
+      PartitionKey?: string;
+    }>;
     const up = await send(req, body);
     const raw = await readAll(up);
     entry.calls++;
@@ -162,7 +169,7 @@ export async function startMeterProxy(target: string): Promise<MeterProxy> {
         if (answer.Records?.[i]?.ErrorCode) return;
         entry.records++;
         entry.bytes += base64Bytes(record.Data ?? '');
-        noteDelta(record.Data, putAt);
+        if (keepDeltasOf(record.PartitionKey ?? '')) noteDelta(record.Data, putAt);
       });
     }
     reply(res, up, raw);

@@ -23,7 +23,8 @@ const tap = await startTapProxy({
   onStreamEnd: (itemId) => post({ type: 'streamEnded', itemId }),
 });
 const dynamo = await startMeterProxy(data.dynamoTarget);
-const kinesis = await startMeterProxy(data.kinesisTarget);
+// Only timed items' delta records are decoded: the latency stages need no others.
+const kinesis = await startMeterProxy(data.kinesisTarget, (itemId) => tap.isTapped(itemId));
 
 port.on('message', (request: ModelThreadRequest) => {
   if (request.type === 'stats') {

@@ -29,6 +29,8 @@ export interface TappedStream {
 
 export interface TapProxy {
   readonly endpoint: string;
+  /** Whether a timed stream of this item has started. */
+  isTapped(itemId: string): boolean;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function startTapProxy(options: {
   readonly onStreamEnd: (itemId: string) => void;
 }): Promise<TapProxy> {
   const upstream = new URL(options.target);
+  const tapped = new Set<string>();
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -80,6 +83,7 @@ export async function startTapProxy(options: {
   }
 
   function tapStream(up: IncomingMessage, itemId: string) {
+    tapped.add(itemId);
     const ends: number[] = [];
     const times: number[] = [];
     let text = '';
@@ -105,7 +109,11 @@ export async function startTapProxy(options: {
   }
 
   const port = await listenOnLoopback(server, 0);
-  return { endpoint: `http://127.0.0.1:${port}`, stop: () => closeServer(server) };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    isTapped: (itemId) => tapped.has(itemId),
+    stop: () => closeServer(server),
+  };
 }
 
 interface AnthropicStreamEvent {
