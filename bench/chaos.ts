@@ -5,8 +5,9 @@
  *   npm run chaos -- --quick          60 items
  *   npm run chaos -- --items 300 --seed 3
  *
- * Exits 1 when any item is lost, duplicated or corrupted, or a viewer ends with other text than
- * the stored item.
+ * Exits 1 when any item is lost, duplicated or corrupted, a viewer ends with other text than the
+ * stored item, the DynamoDB brownout failed no handler call, or a scheduled producer crash never
+ * fired.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,6 +72,10 @@ const lines = [
   `    (${f.viewerReconnects} reconnects), ${f.restarts} stack restart`,
   `  dashboards (all + batch)        ${report.dashboardFrames.batchFrames} batch frames holding ${report.dashboardFrames.messagesInBatches} messages, ` +
     `${report.dashboardFrames.otherFrames} other frames`,
+  ...brownoutLines(report.brownout, options.dynamoBrownout?.outlast),
+  `  producer crashes while ending   ${Object.entries(report.endingCrashes.byPoint)
+    .map(([point, n]) => `${point} ${n}`)
+    .join(', ')} (${report.endingCrashes.unfired} scheduled never fired)`,
   ...report.problems.map((p) => `  ${p.kind.toUpperCase()} ${p.itemId}: ${p.detail}`),
   ...report.viewers.examples.map((e) => `  VIEWER MISMATCH ${e}`),
   '',
@@ -82,5 +87,28 @@ const file = join(dir, `chaos-${new Date(started).toISOString().replace(/[:.]/g,
 writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
 process.stdout.write(`report: ${file}\n`);
 const bad =
-  report.lost + report.duplicated + report.corrupted + report.viewers.mismatched + report.failedByOutage;
+  report.lost +
+  report.duplicated +
+  report.corrupted +
+  report.viewers.mismatched +
+  report.failedByOutage +
+  report.endingCrashes.unfired +
+  (options.dynamoBrownout && !(report.brownout && report.brownout.failedCalls > 0) ? 1 : 0);
 process.exit(bad > 0 ? 1 : 0);
+
+/** What the brownout did, against the retry counts it had to outlast. */
+function brownoutLines(
+  brownout: (typeof report)['brownout'],
+  outlast: { readonly input: number; readonly chunks: number } | undefined,
+): string[] {
+  if (!brownout || !outlast) return [];
+  if (brownout.startedAtMs === undefined)
+    return ['  DynamoDB brownout              NEVER BEGAN (the run ended first)'];
+  const { failedInvocations: failed, longestRetryRun: run } = brownout;
+  return [
+    `  DynamoDB brownout               ${(brownout.durationMs / 1000).toFixed(1)} s from ${(brownout.startedAtMs / 1000).toFixed(0)} s: ` +
+      `${brownout.failedCalls} handler calls failed; ${failed.input} input and ${failed.chunks} chunk invocations failed`,
+    `    most retries of one batch in it: input ${run.input} (old budget ${outlast.input}), chunks ${run.chunks} ` +
+      `(old budget ${outlast.chunks}): ${brownout.outlasted ? 'the old budget would have skipped batches' : 'NOT outlasted'}`,
+  ];
+}

@@ -11,7 +11,7 @@ import { createQueryApiHandler } from '../consumers/query-api/handler.js';
 import { createReassemblerHandler } from '../consumers/reassembler/handler.js';
 import { createWebSocketHandlers } from '../consumers/viewers/handler.js';
 import { createDashboardRoutes } from '../dashboard/serve.js';
-import { createGeneratorHandler } from '../producers/generator/handler.js';
+import { createGeneratorHandler, type GeneratorTuning } from '../producers/generator/handler.js';
 import { issueToken } from '../shared/auth.js';
 import { type AwsClients, createAwsClients } from '../shared/aws-clients.js';
 import { type Config, loadConfig } from '../shared/config.js';
@@ -59,6 +59,8 @@ export interface LocalStackOptions {
   /** Overrides for the two event source mappings. */
   readonly inputMapping?: Partial<EventSourceMappingOptions>;
   readonly chunkMapping?: Partial<EventSourceMappingOptions>;
+  /** Overrides of the producer's tuning (chaos runs inject crashes at steps of an ending here). */
+  readonly producerTuning?: Partial<GeneratorTuning>;
   /** The stall sweeper's timer and limit (defaults: every minute, `STALL_LIMIT_SECONDS`). */
   readonly stallSweeper?: { readonly intervalMs?: number; readonly stallLimitMs?: number };
   /** The connection expiry sweep's timer (default every 5 s; in AWS every minute). */
@@ -225,7 +227,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const deliveryClients = createAwsClients(withManagement);
     const publisher = createFanout({ ...deps('fanout'), config: withManagement, clients: deliveryClients });
 
-    const producer = createGeneratorHandler({ ...deps('producer'), deadLetters: sink('producer') });
+    const producer = createGeneratorHandler({
+      ...deps('producer'),
+      deadLetters: sink('producer'),
+      tuning: options.producerTuning,
+    });
     const consumer = createReassemblerHandler({
       ...deps('consumer'),
       deadLetters: sink('consumer'),

@@ -1,20 +1,24 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { WebSocket } from 'ws';
 import type { BedrockStandInStats, Faults } from '../../local/bedrock/index.js';
 import { expectedText } from '../../local/expected-text.js';
 import type { KinesisFaults, KinesisFaultStats } from '../../local/kinesis-faults.js';
+import type { CrashPoint } from '../../producers/generator/generation-env.js';
+import { type BrownoutReport, type DynamoBrownout, RetryRuns, runBrownout } from './brownout.js';
+import { type EndingCrash, EndingCrashes, type FiredCrash } from './ending-crashes.js';
 import { type ModelOutage, OUTAGE_CODES, runOutages } from './outages.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack.js';
 import { createStreamsClient, type StreamsClient } from '../../shared/client/index.js';
 import { StackFile } from '../../shared/contracts/stack-file.js';
 import type { StoredItem } from '../../shared/contracts/stored-item.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
-import { readItem } from '../../shared/items.js';
+import { readItem, readItemHead } from '../../shared/items.js';
 
 export interface ChaosOptions {
   /** Work items to push through. */
@@ -41,6 +45,10 @@ export interface ChaosOptions {
   /** Probability that a consumer (chunk mapping) and a producer (input mapping) invocation dies part-way. */
   readonly consumerCrashProbability: number;
   readonly producerCrashProbability: number;
+  /** A window in which every DynamoDB call of the handlers fails; none when undefined. */
+  readonly dynamoBrownout: DynamoBrownout | undefined;
+  /** Producer crashes at steps of a generation's ending, each at the first item to reach it. */
+  readonly endingCrashes: readonly EndingCrash[];
   /**
    * Viewer connections dropped per second, alternately by the client and by the gateway without
    * `$disconnect` (a network failure); the clients reconnect and resume.
@@ -86,6 +94,20 @@ export function chaosDefaults(items: number): ChaosOptions {
     chunkStreamFaults: { putRecordsFailureRate: 0.1, throttleRate: 0.05 },
     consumerCrashProbability: 0.15,
     producerCrashProbability: 0.1,
+    // Longer than the old retry counts (3 and 10, back to back) could outlast; early when quick, so
+    // a short run has it whole.
+    dynamoBrownout: {
+      atMs: quick ? 2_000 : 200_000,
+      waitForStreamingMs: 10_000,
+      durationMs: quick ? 10_000 : 45_000,
+      outlast: { input: 3, chunks: 10 },
+      maxDurationMs: quick ? 45_000 : 120_000,
+    },
+    // The two steps between recording an ending and finishing the claim, from the first items on.
+    endingCrashes: (quick ? [0] : [0, 150_000, 300_000]).flatMap((atMs) => [
+      { point: 'ending-recorded' as const, atMs },
+      { point: 'end-put' as const, atMs },
+    ]),
     disconnectsPerSecond: 2,
     tokensPerSecond: 400,
     maxTokens: 160,
@@ -147,6 +169,17 @@ export interface ChaosReport {
     readonly messagesInBatches: number;
     readonly otherFrames: number;
   };
+  /** What the DynamoDB brownout did; undefined when the run has none. */
+  readonly brownout: BrownoutReport | undefined;
+  /**
+   * Producer crashes at steps of an ending: how many fired per scheduled point, which items, and
+   * how many scheduled crashes never fired. A second generation after one is a `duplicated` problem.
+   */
+  readonly endingCrashes: {
+    readonly byPoint: Partial<Record<CrashPoint, number>>;
+    readonly fired: readonly FiredCrash[];
+    readonly unfired: number;
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -185,6 +218,18 @@ export async function runChaos(
   const plan = seeded(options.seed);
   const random = seeded(options.seed + 1);
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'chaos-'));
+  const retryRuns = new RetryRuns();
+  // The attempt whose ending each crash interrupted, read off its claim: a takeover must finish
+  // that attempt, never start another.
+  const endingAttempts = new Map<string, Promise<number | undefined>>();
+  const crashes = new EndingCrashes(options.endingCrashes, started, (crash) => {
+    progress(`producer crash at ${crash.point} of ${crash.itemId}`);
+    const attempt = sleep(0)
+      .then(() => readItemHead(direct, stack.config.tables, crash.itemId))
+      .then((head) => head?.claimedAttempt);
+    attempt.catch(() => {});
+    endingAttempts.set(crash.itemId, attempt);
+  });
   const stackOptions: LocalStackOptions = {
     dataDir,
     bedrock: {
@@ -193,8 +238,18 @@ export async function runChaos(
       faults: options.modelFaults,
     },
     chunkStreamFaults: true,
-    chunkMapping: { crash: { probability: options.consumerCrashProbability }, onError: () => {} },
-    inputMapping: { crash: { probability: options.producerCrashProbability }, onError: () => {} },
+    dynamodbFaults: options.dynamoBrownout !== undefined,
+    chunkMapping: {
+      crash: { probability: options.consumerCrashProbability },
+      onRetry: retryRuns.record('chunks'),
+      onError: () => {},
+    },
+    inputMapping: {
+      crash: { probability: options.producerCrashProbability },
+      onRetry: retryRuns.record('input'),
+      onError: () => {},
+    },
+    producerTuning: { crashAt: crashes.crashAt },
   };
   const faultTotals = {
     model: zeroModelStats(),
@@ -222,6 +277,8 @@ export async function runChaos(
 
   let stack = await start();
   let info = readStackFile(stack.stackFile);
+  // The run's own reads go straight to the database, around the brownout the handlers see.
+  let direct = directDynamo(info);
   const defaults = {
     modelId: stack.config.defaultModelId,
     maxTokens: stack.config.producer.defaultMaxTokens,
@@ -369,7 +426,7 @@ export async function runChaos(
   const pollStatuses = async () => {
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await stack.clients.dynamo.send(
+      const page = await direct.send(
         new ScanCommand({
           TableName: stack.config.tables.items,
           ProjectionExpression: 'itemId, #status',
@@ -381,6 +438,20 @@ export async function runChaos(
       startKey = page.LastEvaluatedKey;
     } while (startKey);
   };
+
+  const brownout = options.dynamoBrownout
+    ? runBrownout(options.dynamoBrownout, {
+        startedAt: started,
+        target: () => stack,
+        runs: retryRuns,
+        streaming: async () => {
+          await pollStatuses();
+          return [...statuses.values()].includes('streaming');
+        },
+        stopped: () => outagesStopped,
+        progress,
+      })
+    : Promise.resolve(undefined);
 
   // Submit in waves, resending some items, and restart the stack half-way through.
   const waves = Math.max(4, Math.ceil(options.items / 25));
@@ -431,6 +502,8 @@ export async function runChaos(
       stack = await start();
       info = readStackFile(stack.stackFile);
       kinesis = submitter();
+      direct.destroy();
+      direct = directDynamo(info);
       progress(`stack restarted on ${info.websocket.url}; viewers reconnect there`);
     }
   }
@@ -453,6 +526,7 @@ export async function runChaos(
   await disconnecting;
   outagesStopped = true;
   await outages;
+  const brownoutReport = await brownout;
 
   // Judge every item against the model's own answer.
   progress('checking every item against InvokeModel');
@@ -462,7 +536,7 @@ export async function runChaos(
   const failedByCode: Record<string, number> = {};
   const problems: ItemProblem[] = [];
   for (const item of items) {
-    const found = await readItem(stack.clients.dynamo, stack.config.tables, item.itemId);
+    const found = await readItem(direct, stack.config.tables, item.itemId);
     stored.set(item.itemId, found);
     const expected = await expectedText(stack.clients.bedrock, item, defaults);
     const verdict = judge(item.itemId, found, expected);
@@ -473,6 +547,8 @@ export async function runChaos(
       failedByCode[code] = (failedByCode[code] ?? 0) + 1;
     } else problems.push(verdict);
   }
+  for (const problem of await secondGenerations(crashes.fired(), endingAttempts, direct, stack))
+    if (!problems.some((p) => p.itemId === problem.itemId)) problems.push(problem);
 
   // Viewers must converge on the stored items: wait a bounded time for reconnects to settle. A
   // dashboard learns of an item only from its messages, so it is checked on the items it holds.
@@ -506,6 +582,7 @@ export async function runChaos(
   addLife(stack);
   await stack.stop();
   kinesis.destroy();
+  direct.destroy();
   if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
 
   const count = (kind: ItemProblem['kind']) => problems.filter((p) => p.kind === kind).length;
@@ -550,7 +627,54 @@ export async function runChaos(
       restarts: restarted ? 1 : 0,
     },
     dashboardFrames,
+    brownout: brownoutReport,
+    endingCrashes: {
+      byPoint: crashes.countByPoint(),
+      fired: crashes.fired(),
+      unfired: crashes.unfired().length,
+    },
   };
+}
+
+/** A document client straight to the stack's database, not through its fault proxy. */
+function directDynamo(info: StackFile): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      region: info.region,
+      endpoint: info.dynamodb.endpoint,
+      credentials: info.credentials,
+    }),
+  );
+}
+
+/**
+ * Items whose producer crashed once the ending was recorded (`ending-recorded`, `end-put`) and
+ * that did not complete with that very attempt: a takeover started a second generation. (After
+ * `end-put` the consumer may complete the item first; a redelivery then skips it and the claim
+ * may stay `ending`, which is fine: what counts is that no attempt came after.)
+ */
+async function secondGenerations(
+  fired: readonly FiredCrash[],
+  attempts: ReadonlyMap<string, Promise<number | undefined>>,
+  direct: DynamoDBDocumentClient,
+  stack: LocalStack,
+): Promise<ItemProblem[]> {
+  const problems: ItemProblem[] = [];
+  for (const crash of fired) {
+    if (crash.point === 'before-ending') continue;
+    const during = await attempts.get(crash.itemId)?.catch(() => undefined);
+    const head = await readItemHead(direct, stack.config.tables, crash.itemId);
+    const completed = head?.claimState === 'completed' || head?.status === 'completed';
+    if (completed && during !== undefined && head?.claimedAttempt === during) continue;
+    problems.push({
+      itemId: crash.itemId,
+      kind: 'duplicated',
+      detail:
+        `producer crashed at ${crash.point} of attempt ${during ?? '?'}; the item ended ` +
+        `${head?.status ?? 'missing'} (claim ${head?.claimState}) at attempt ${head?.claimedAttempt ?? '?'}`,
+    });
+  }
+  return problems;
 }
 
 /** Counts one frame a dashboard received: a `batch` frame and the messages in it, or another. */

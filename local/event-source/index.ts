@@ -1,6 +1,7 @@
 export { InjectedCrashError } from './lane.js';
 export { startEventSourceMapping } from './mapping.js';
 export type {
+  BatchRetry,
   EventSourceMapping,
   EventSourceMappingOptions,
   EventSourceMappingStats,

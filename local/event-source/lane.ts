@@ -36,6 +36,8 @@ interface WorkItem {
   retries: number;
   /** Invocations these records were part of. */
   invokes: number;
+  /** When the first invocation of their current run of failures failed (halves inherit it). */
+  failingSince: number | undefined;
   last: InvocationOutcome | undefined;
 }
 
@@ -119,7 +121,9 @@ export class Lane {
   /** Runs one batch to its end: success, or the on-failure destination for what cannot succeed. */
   private async process(batch: PolledRecord[]): Promise<void> {
     const { options, stats, stopping } = this.context;
-    const stack: WorkItem[] = [{ records: batch, retries: 0, invokes: 0, last: undefined }];
+    const stack: WorkItem[] = [
+      { records: batch, retries: 0, invokes: 0, failingSince: undefined, last: undefined },
+    ];
     while (stack.length > 0) {
       const item = stack[stack.length - 1]!;
       if (stopping.aborted) throw new StoppedError();
@@ -141,6 +145,7 @@ export class Lane {
       const outcome = await this.invokeUnlessAbandoned(item.records);
       item.invokes++;
       item.last = outcome;
+      if (outcome.kind !== 'success') item.failingSince ??= Date.now();
       if (outcome.kind === 'success') {
         this.markDone(item.records);
         stack.pop();
@@ -158,12 +163,18 @@ export class Lane {
           records,
           retries: item.retries,
           invokes: item.invokes,
+          failingSince: item.failingSince,
           last: outcome,
         });
         // The stack runs the last pushed first: the first half, then the second, in order.
         stack.push(half(item.records.slice(middle)), half(item.records.slice(0, middle)));
         continue;
       }
+      options.onRetry?.({
+        shardId: this.shardId,
+        retriesUsed: item.retries,
+        failingSince: item.failingSince ?? Date.now(),
+      });
       if (options.maximumRetryAttempts >= 0 && item.retries >= options.maximumRetryAttempts) {
         await this.giveUp(item, item.records, 'RetryAttemptsExhausted');
         stack.pop();

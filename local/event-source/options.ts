@@ -67,10 +67,28 @@ export interface EventSourceMappingOptions {
    */
   readonly crash?: { readonly probability: number; readonly random?: () => number };
   /**
+   * Told about every failed invocation that counts against `maximumRetryAttempts` (a function
+   * error of a batch that cannot be split, or a partial failure): how long its records have failed
+   * in a row. Chaos runs use it to show a brownout outlasted a retry count. Default: nothing.
+   */
+  readonly onRetry?: (retry: BatchRetry) => void;
+  /**
    * Told about read errors, handler errors and destination failures (the mapping carries on).
    * Default: a one-line `console.warn`.
    */
   readonly onError?: (err: unknown) => void;
+}
+
+/** One failed invocation of a batch, as `onRetry` reports it. */
+export interface BatchRetry {
+  readonly shardId: string;
+  /**
+   * Retries these records had used when they failed again: a `maximumRetryAttempts` at or below
+   * this would give them up now.
+   */
+  readonly retriesUsed: number;
+  /** When (epoch ms) the first invocation of their current run of failures failed. */
+  readonly failingSince: number;
 }
 
 /** Counters since start. */
@@ -129,6 +147,7 @@ export interface ResolvedOptions {
   readonly shardDiscoveryIntervalMs: number;
   readonly retryBackoff: { readonly baseDelayMs: number; readonly maxDelayMs: number };
   readonly crash: { readonly probability: number; readonly random: () => number } | undefined;
+  readonly onRetry: ((retry: BatchRetry) => void) | undefined;
   readonly onError: (err: unknown) => void;
 }
 
@@ -151,6 +170,7 @@ const KNOWN_OPTIONS = new Set([
   'shardDiscoveryIntervalMs',
   'retryBackoff',
   'crash',
+  'onRetry',
   'onError',
 ]);
 
@@ -199,6 +219,7 @@ export function resolveOptions(options: EventSourceMappingOptions): ResolvedOpti
   if (o.onFailure !== undefined && typeof o.onFailure !== 'function')
     fail('onFailure', o.onFailure, 'a function');
   if (o.onError !== undefined && typeof o.onError !== 'function') fail('onError', o.onError, 'a function');
+  if (o.onRetry !== undefined && typeof o.onRetry !== 'function') fail('onRetry', o.onRetry, 'a function');
   if (o.checkpointFile !== undefined && (typeof o.checkpointFile !== 'string' || o.checkpointFile === ''))
     fail('checkpointFile', o.checkpointFile, 'a file path');
   const baseDelayMs = integer('retryBackoff.baseDelayMs', o.retryBackoff?.baseDelayMs, 0, 60_000, 50);
@@ -239,6 +260,7 @@ export function resolveOptions(options: EventSourceMappingOptions): ResolvedOpti
     ),
     retryBackoff: { baseDelayMs, maxDelayMs },
     crash,
+    onRetry: o.onRetry,
     onError:
       o.onError ??
       ((err: unknown) =>

@@ -11,6 +11,7 @@ import type { Logger } from '../../../shared/telemetry.js';
 import { startDeadLetterStore } from '../../../local/dead-letters/index.js';
 import { type RunningEmulator, startKinesis } from '../../../local/emulators.js';
 import {
+  type BatchRetry,
   type EventSourceMapping,
   type EventSourceMappingOptions,
   startEventSourceMapping,
@@ -374,6 +375,31 @@ describe('local event source mapping', () => {
       ['r5'],
     ]);
     expect(mapping.stats()).toMatchObject({ bisections: 3, deadLettered: 1 });
+  });
+
+  it('tells onRetry of each failed invocation how many retries its records had used and since when they fail', async () => {
+    // Prepare: r1 fails three times, then succeeds; r0 before it succeeds at once.
+    const stream = await newStream();
+    await putRecords(kinesis, stream, numbered(2));
+    let failuresLeft = 3;
+    const retries: BatchRetry[] = [];
+    const before = Date.now();
+    // Act
+    const mapping = start({
+      streamName: stream,
+      batchSize: 1,
+      handler: async (event) => {
+        const [data] = dataOf(event);
+        if (data === 'r1' && failuresLeft-- > 0) throw new Error('brownout');
+      },
+      onRetry: (retry) => retries.push(retry),
+    });
+    await mapping.idle(IDLE);
+    // Assess: one run of failures, counted 0, 1, 2, that began with its first failure.
+    expect(retries.map((r) => r.retriesUsed)).toEqual([0, 1, 2]);
+    expect(new Set(retries.map((r) => r.failingSince)).size).toBe(1);
+    expect(retries[0]?.failingSince).toBeGreaterThanOrEqual(before);
+    expect(retries[0]?.shardId).toBe('shardId-000000000000');
   });
 
   it('runs up to parallelizationFactor batches of a shard at once, keeping order per partition key', async () => {
