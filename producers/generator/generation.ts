@@ -36,7 +36,10 @@ export type GenerationOutcome =
   | { readonly kind: 'failed'; readonly attempt: number; readonly error: ErrorInfo }
   /** Another producer claimed a newer attempt: this one stopped without an ending. */
   | { readonly kind: 'superseded'; readonly attempt: number }
-  /** Records could not be put on the chunk stream: the claim is released for a redelivery. */
+  /**
+   * Records could not be put on the chunk stream, or the claim of a new attempt could not be
+   * written: the claim is released for a redelivery.
+   */
   | { readonly kind: 'unwritable'; readonly attempt: number; readonly error: unknown }
   /** Still waiting when the invocation ended: the claim is released for a redelivery. */
   | { readonly kind: 'released'; readonly attempt: number };
@@ -240,7 +243,8 @@ export class Generation {
     );
     if (this.controller.signal.reason instanceof LeaseLostError)
       return { kind: 'superseded', attempt: this.current };
-    if (!(await this.fenceNext())) return { kind: 'superseded', attempt: this.current };
+    const unfenced = await this.fenceNext();
+    if (unfenced) return unfenced;
     this.waitingSince = env.now();
     return undefined;
   }
@@ -251,7 +255,8 @@ export class Generation {
    */
   private async failWithoutText(error: ErrorInfo, afterRecords = false): Promise<GenerationOutcome> {
     const { env } = this;
-    if (afterRecords && !(await this.fenceNext())) return { kind: 'superseded', attempt: this.current };
+    const unfenced = afterRecords ? await this.fenceNext() : undefined;
+    if (unfenced) return unfenced;
     const attempt = this.current;
     try {
       await env.sink.put({
@@ -273,22 +278,29 @@ export class Generation {
   }
 
   /**
-   * Claims the next attempt. The attempt moves on before the write, so that the keeper, which may
-   * read the claim meanwhile, never takes the new attempt for another producer's.
+   * Claims the next attempt; undefined when claimed, else how the generation ends. The attempt moves
+   * on before the write, so that the keeper, which may read the claim meanwhile, never takes the new
+   * attempt for another producer's. A refused fence means another producer claimed the item
+   * (`superseded`); a fence DynamoDB kept failing says nothing of the kind, so the claim is released
+   * and the work item delivered again (`unwritable`), whose redelivery takes the item over. Taking
+   * the failure for a takeover would leave the item with no producer at all.
    */
-  private async fenceNext(): Promise<boolean> {
+  private async fenceNext(): Promise<GenerationOutcome | undefined> {
     const from = this.current;
     this.current = from + 1;
-    const fenced = await this.env.claims.fence(this.itemId, from, from + 1).catch((err: unknown) => {
+    try {
+      if (await this.env.claims.fence(this.itemId, from, from + 1)) return undefined;
+    } catch (err) {
+      this.current = from;
       this.env.logger.error('could not fence a new attempt', {
         itemId: this.itemId,
         attempt: from + 1,
         error: err,
       });
-      return false;
-    });
-    if (!fenced) this.current = from;
-    return fenced;
+      return { kind: 'unwritable', attempt: from, error: err };
+    }
+    this.current = from;
+    return { kind: 'superseded', attempt: from };
   }
 
   private markWaiting(reason: Waiting): void {

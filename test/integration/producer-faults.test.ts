@@ -1,4 +1,8 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createGeneratorHandler } from '../../producers/generator/handler.js';
+import { createLogger, createMetrics } from '../../shared/telemetry.js';
 import type { ChunkRecord, WorkItem } from '../../shared/contracts/index.js';
 import { WorkItemShard } from '../factories/work-item-events.js';
 import { attemptOf, checkAttempt, ProducerFixture, until } from './producer-fixture.js';
@@ -146,6 +150,54 @@ describe('producer under injected faults', () => {
         attemptRetries: 1,
         generationsCompleted: 1,
       });
+    });
+
+    it('releases the item for a redelivery when DynamoDB fails the claim of a new attempt, which the redelivery then completes', async () => {
+      // Prepare: the first attempt breaks mid-stream, and every write of the next attempt's claim
+      // (the fence) fails as in a DynamoDB brownout; the other calls go through.
+      const healthy = await fixture.handler({}, FAST_RETRIES);
+      const item: WorkItem = { itemId: 'fence-fails', prompt: 'break-mid-stream again', maxTokens: 200 };
+      fixture.bedrock.setFaults({ midStream: { match: 'break-mid-stream', everyNth: 2, afterTokens: 40 } });
+      await fixture.streamOnce(item, healthy.config);
+      const raw = new DynamoDBClient({ region: 'us-east-1', endpoint: fixture.dynalite.endpoint });
+      raw.middlewareStack.add(
+        (next) => async (args) => {
+          const input = args.input as { UpdateExpression?: string };
+          if (input.UpdateExpression?.startsWith('SET claimedAttempt = :to'))
+            throw Object.assign(new Error('injected InternalServerError'), {
+              name: 'InternalServerError',
+              $metadata: { httpStatusCode: 500 },
+            });
+          return next(args);
+        },
+        { step: 'initialize', name: 'failFences' },
+      );
+      const browningOut = createGeneratorHandler({
+        config: healthy.config,
+        clients: { ...healthy.clients, dynamo: DynamoDBDocumentClient.from(raw) },
+        deadLetters: healthy.deadLetters,
+        logger: createLogger('producer-test'),
+        metrics: createMetrics('producer-test'),
+        tuning: { leaseMs: 1_500, ...FAST_RETRIES },
+      });
+      const event = new WorkItemShard().event([item]);
+
+      // Act: the record as delivered, then (when reported failed) as Lambda delivers it again.
+      const first = await browningOut(event);
+      const released = await healthy.head(item.itemId);
+      const again = await healthy.handler(event);
+
+      // Assess: reported for a redelivery with the claim released (not taken for a takeover), and
+      // the redelivery completed a second attempt with exactly the model's text.
+      expect(first.batchItemFailures).toEqual([{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }]);
+      expect(released).toMatchObject({ claimState: 'running', claimedAttempt: 1, leaseUntil: 0 });
+      expect(again.batchItemFailures).toEqual([]);
+      const records = (await healthy.readChunks()).get(item.itemId) ?? [];
+      const retried = checkAttempt(attemptOf(records, 2));
+      expect(retried.ending.type).toBe('end');
+      expect(retried.text).toBe(await fixture.expectedText(item, healthy.config));
+      expect(await healthy.head(item.itemId)).toMatchObject({ claimState: 'completed', claimedAttempt: 2 });
+      raw.destroy();
     });
 
     it('treats a stream that ends without its final event as a failure, never a completion', async () => {
