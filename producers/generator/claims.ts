@@ -23,7 +23,9 @@ import { DEFAULT_TENANT, tenantStatusKey } from '../../shared/tenancy.js';
  * - `ended`: this very input record already claimed the item and its generation failed for good —
  *   a Lambda retry of the record, not a resend, so its final error stays final;
  * - `finish-ending`: a producer recorded the `end` record it was putting and stopped renewing its
- *   lease — the output is complete; put that record (again) and finish, never a second generation.
+ *   lease — the output is complete; put that record (again) and finish, never a second generation;
+ * - `close-ending`: the consumer already completed the item from the `end` record of a claim still
+ *   `ending` (its producer died after putting it) — record the claim completed, put nothing.
  */
 export type ClaimDecision =
   | 'create'
@@ -32,7 +34,8 @@ export type ClaimDecision =
   | 'held'
   | 'completed'
   | 'ended'
-  | 'finish-ending';
+  | 'finish-ending'
+  | 'close-ending';
 
 /**
  * Decides what a delivery of the input record `recordId` may do with an item, from its head row
@@ -40,7 +43,8 @@ export type ClaimDecision =
  */
 export function decideClaim(head: ItemHead | undefined, now: number, recordId: string): ClaimDecision {
   if (!head) return 'create';
-  if (head.status === 'completed' || head.claimState === 'completed') return 'completed';
+  if (head.claimState === 'completed') return 'completed';
+  if (head.status === 'completed') return head.claimState === 'ending' ? 'close-ending' : 'completed';
   const leased = head.leaseUntil !== undefined && head.leaseUntil > now;
   if (head.claimState === 'ending') return leased ? 'held' : 'finish-ending';
   // A running lease wins over a `failed` status: the consumer may still be applying the final error
@@ -137,6 +141,11 @@ export class ClaimStore {
       const now = this.o.now();
       const decision = decideClaim(head, now, delivery.recordId);
       if (decision === 'completed') return { kind: 'completed' };
+      if (decision === 'close-ending' && head) {
+        // Lease or not: the output is stored whole, so a producer still ending could only finish too.
+        if (await this.closeEnding(head, signal)) return { kind: 'completed' };
+        continue;
+      }
       if (decision === 'ended') return { kind: 'ended' };
       if (decision === 'held' && head) {
         if (
@@ -387,6 +396,28 @@ export class ClaimStore {
         },
       }),
       `takeover of the ending of ${head.itemId}`,
+      signal,
+    );
+  }
+
+  /**
+   * Records a claim left `ending` as completed once the consumer has completed the item (from the
+   * `end` record its dead producer put). False when the claim changed meanwhile.
+   */
+  private closeEnding(head: ItemHead, signal?: AbortSignal): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.o.table,
+        Key: { itemId: head.itemId },
+        UpdateExpression: 'SET claimState = :completed REMOVE leaseUntil, ending',
+        ConditionExpression: 'claimState = :ending AND claimedAttempt = :attempt',
+        ExpressionAttributeValues: {
+          ':completed': 'completed',
+          ':ending': 'ending',
+          ':attempt': head.claimedAttempt,
+        },
+      }),
+      `close of the ending of ${head.itemId}`,
       signal,
     );
   }

@@ -1,10 +1,15 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createReassemblerHandler } from '../../consumers/reassembler/handler.js';
+import { ensureTable } from '../../local/resources.js';
 import { createGeneratorHandler } from '../../producers/generator/handler.js';
+import { TABLES } from '../../shared/tables.js';
 import { createMetrics } from '../../shared/telemetry.js';
 import type { CrashPoint } from '../../producers/generator/generation-env.js';
 import type { ChunkRecord, WorkItem } from '../../shared/contracts/index.js';
+import { kinesisEvent, TestShard } from '../factories/kinesis-events.js';
 import { WorkItemShard } from '../factories/work-item-events.js';
+import { recordingPublisher, telemetry } from './consumer-fixture.js';
 import { checkAttempt, ProducerFixture } from './producer-fixture.js';
 
 /** The records of `attempt`, duplicates (same seq) dropped as the consumer drops them. */
@@ -73,4 +78,56 @@ describe('producer: one generation even across a crash while ending', () => {
       expect(healthy.handler.stats().generationsStarted).toBe(attempt === 1 ? 0 : 1);
     },
   );
+
+  it('a producer that dies after putting the end record, the consumer completing the item first, leaves a claim the redelivery closes as completed', async () => {
+    // Prepare: the producer dies once the `end` record is on the chunk stream, before finishing
+    // its claim; the consumer then applies every record of the item, completing it.
+    const item: WorkItem = { itemId: 'crash-end-put-consumer-first', prompt: 'An answer', maxTokens: 40 };
+    const dying = await fixture.handler(
+      {},
+      { crashAt: (p, itemId) => p === 'end-put' && itemId === item.itemId },
+    );
+    const input = new WorkItemShard();
+    const event = input.event([item]);
+    await expect(dying.handler(event)).rejects.toThrow(/simulated producer crash/);
+    await ensureTable(fixture.rawDynamo, dying.config.tables.text, TABLES.text);
+    const consumer = createReassemblerHandler({
+      config: dying.config,
+      clients: dying.clients,
+      deadLetters: dying.deadLetters,
+      publisher: recordingPublisher(),
+      ...telemetry('consumer'),
+    });
+    const put = (await dying.readChunks()).get(item.itemId) ?? [];
+    const applied = await consumer(kinesisEvent(new TestShard().records(put)));
+    expect(applied.batchItemFailures).toEqual([]);
+    expect(await dying.head(item.itemId)).toMatchObject({ status: 'completed', claimState: 'ending' });
+
+    // Act: Lambda delivers the work item again, and upstream sends it once more.
+    const healthy = {
+      ...dying,
+      handler: createGeneratorHandler({
+        config: dying.config,
+        clients: dying.clients,
+        deadLetters: dying.deadLetters,
+        logger: new Logger({ serviceName: 'producer-test', logLevel: 'SILENT' }),
+        metrics: createMetrics('producer-test'),
+        tuning: { leaseMs: 1_500 },
+      }),
+    };
+    const redelivered = await healthy.handler(event);
+    const resent = await healthy.handler(input.event([item]));
+
+    // Assess: the claim ends completed at the attempt that ended; nothing generated or put again.
+    expect(redelivered.batchItemFailures).toEqual([]);
+    expect(resent.batchItemFailures).toEqual([]);
+    expect(await healthy.head(item.itemId)).toMatchObject({
+      status: 'completed',
+      claimState: 'completed',
+      claimedAttempt: 1,
+    });
+    expect((await healthy.head(item.itemId))?.ending).toBeUndefined();
+    expect(healthy.handler.stats().generationsStarted).toBe(0);
+    expect((await healthy.readChunks()).get(item.itemId)).toHaveLength(put.length);
+  });
 });

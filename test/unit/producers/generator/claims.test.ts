@@ -26,6 +26,16 @@ describe('decideClaim', () => {
     ).toBe('completed');
   });
 
+  it('closes a claim left ending once the consumer has completed the item, lease or not', () => {
+    const ending = { status: 'completed', claimState: 'ending', claimedAttempt: 1 };
+    expect(decideClaim(head({ ...ending, leaseUntil: NOW - 1 }), NOW, RECORD)).toBe('close-ending');
+    expect(decideClaim(head({ ...ending, leaseUntil: NOW + 5_000 }), NOW, RECORD)).toBe('close-ending');
+    // Not completed yet: the ending is finished by whoever holds it, or taken over once its lease ran out.
+    expect(decideClaim(head({ ...ending, status: 'streaming', leaseUntil: NOW - 1 }), NOW, RECORD)).toBe(
+      'finish-ending',
+    );
+  });
+
   it('leaves an item under an unexpired lease to its holder', () => {
     expect(
       decideClaim(head({ claimState: 'running', claimedAttempt: 1, leaseUntil: NOW + 1 }), NOW, RECORD),
