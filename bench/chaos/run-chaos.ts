@@ -18,7 +18,7 @@ import { createStreamsClient, type StreamsClient } from '../../shared/client/ind
 import { StackFile } from '../../shared/contracts/stack-file.js';
 import type { StoredItem } from '../../shared/contracts/stored-item.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
-import { readItem, readItemHead } from '../../shared/items.js';
+import { type ItemHead, readItem, readItemHead } from '../../shared/items.js';
 
 export interface ChaosOptions {
   /** Work items to push through. */
@@ -522,6 +522,9 @@ export async function runChaos(
     }
     await sleep(500);
   }
+  progress(
+    `${items.length - [...statuses.values()].filter((s) => s === 'completed' || s === 'failed').length} items unfinished at the end of the run`,
+  );
   stopDisconnects = true;
   await disconnecting;
   outagesStopped = true;
@@ -540,6 +543,12 @@ export async function runChaos(
     stored.set(item.itemId, found);
     const expected = await expectedText(stack.clients.bedrock, item, defaults);
     const verdict = judge(item.itemId, found, expected);
+    if (typeof verdict !== 'string' && verdict.kind === 'lost' && found?.status !== 'completed') {
+      // Where an unfinished item stands, so a failing run names its cause.
+      const head = await readItemHead(direct, stack.config.tables, item.itemId).catch(() => undefined);
+      problems.push({ ...verdict, detail: `${verdict.detail}; ${describeHead(head, Date.now())}` });
+      continue;
+    }
     if (verdict === 'completed') completed++;
     else if (verdict === 'failed') {
       failed++;
@@ -580,6 +589,7 @@ export async function runChaos(
 
   for (const client of [...viewers, ...dashboards]) client.close();
   addLife(stack);
+  progress('stopping the stack');
   await stack.stop();
   kinesis.destroy();
   direct.destroy();
@@ -650,8 +660,8 @@ function directDynamo(info: StackFile): DynamoDBDocumentClient {
 /**
  * Items whose producer crashed once the ending was recorded (`ending-recorded`, `end-put`) and
  * that did not complete with that very attempt: a takeover started a second generation. (After
- * `end-put` the consumer may complete the item first; a redelivery then skips it and the claim
- * may stay `ending`, which is fine: what counts is that no attempt came after.)
+ * `end-put` the consumer may complete the item first; the redelivery then closes the claim
+ * without putting anything.)
  */
 async function secondGenerations(
   fired: readonly FiredCrash[],
@@ -675,6 +685,16 @@ async function secondGenerations(
     });
   }
   return problems;
+}
+
+/** The claim and progress of an item's head row, as a failing run reports them. */
+function describeHead(head: ItemHead | undefined, now: number): string {
+  if (!head) return 'no head row';
+  const lease = head.leaseUntil === undefined ? 'no lease' : `lease ${head.leaseUntil - now} ms from now`;
+  return (
+    `claim ${head.claimState} attempt ${head.claimedAttempt} (${lease}), stored attempt ${head.attempt} ` +
+    `next seq ${head.nextSeq}, ${head.held} held, last progress ${head.progressAt ?? 'never'}`
+  );
 }
 
 /** Counts one frame a dashboard received: a `batch` frame and the messages in it, or another. */
