@@ -25,6 +25,8 @@ import { equalJitterDelayMs, SubscribeRetries } from './subscribe-retries.js';
  * per item, which is what keeps a dashboard cheap when many items stream at once.
  */
 const SUBSCRIBE_ALL: ClientMessage = { action: 'subscribe', all: true, batch: true };
+/** The every-item subscription's key among the subscribe retries (never an item id: `*` is not allowed in one). */
+const ALL_ITEMS = '*';
 
 /**
  * The parts of a WebSocket the client uses: the browser's global `WebSocket` and the `ws`
@@ -240,6 +242,8 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
         return;
       }
     }
+    // A message for an item not asked for by itself came through the every-item subscription: it holds.
+    if (all && !wanted.has(message.itemId)) subscribeRetries.succeeded(ALL_ITEMS);
     const result = tracker.receive(message);
     if (message.type === 'snapshot' && !message.more) subscribeRetries.succeeded(message.itemId);
     emit(result.changes);
@@ -282,6 +286,7 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
       tracker?.awaitingSnapshot === true && lastAction.get(tracker.itemId) === 'subscribe';
     if (!tracker || !answersSubscribe) {
       errors$.next(itemId ? { code, message: message.message, itemId } : { code, message: message.message });
+      if (!itemId && all) retryAll(code);
       return;
     }
     tracker.connectionLost();
@@ -291,6 +296,19 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
     if (code !== 'not_found') errors$.next({ code, message: message.message, itemId: tracker.itemId });
     subscribeRetries.schedule(tracker.itemId, decision.delayMs, () => {
       if (trackers.get(tracker.itemId) === tracker && !tracker.awaitingSnapshot) resubscribe(tracker);
+    });
+  };
+
+  /**
+   * An error naming no item while every item is watched: it may answer the every-item subscribe
+   * (the only request without an item the client sends, and the server answers its success with
+   * nothing), so that subscribe is sent again with the failure backoff. Sending it twice is harmless.
+   */
+  const retryAll = (code: string) => {
+    const decision = subscribeRetries.failed(ALL_ITEMS, code);
+    if (decision.kind !== 'retry') return;
+    subscribeRetries.schedule(ALL_ITEMS, decision.delayMs, () => {
+      if (all) send(SUBSCRIBE_ALL);
     });
   };
 
@@ -306,6 +324,8 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
   const onOpen = () => {
     retries = 0;
     state$.next('open');
+    // A new connection asks afresh: a retry pending from the last one is dropped.
+    subscribeRetries.forget(ALL_ITEMS);
     if (all) send(SUBSCRIBE_ALL);
     // Every item still changing is resumed from what it holds (or fetched whole).
     for (const tracker of trackers.values()) if (!tracker.terminal) send(tracker.subscribeRequest());
@@ -415,6 +435,7 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
     unsubscribeAll() {
       if (!all) return;
       all = false;
+      subscribeRetries.forget(ALL_ITEMS);
       send({ action: 'unsubscribe', all: true });
       for (const itemId of [...trackers.keys()]) if (!wanted.has(itemId)) trackers.delete(itemId);
     },

@@ -246,6 +246,48 @@ describe('client library against the local gateway', () => {
     );
   });
 
+  it('retries, backing off, a subscribe to every item that failed on the server, and then receives every item', async () => {
+    // Prepare: a world whose WebSocket handlers reach DynamoDB through a fault proxy, and a
+    // dashboard connected to it; then every write of a subscription row fails.
+    const faulty = await startDeliveryWorld({ dynamodbFaults: true });
+    const dashboard = createStreamsClient({
+      url: faulty.gateway.url,
+      token: faulty.token,
+      WebSocket,
+      reconnect: FAST_RECONNECT,
+    });
+    try {
+      await opened(dashboard);
+      faulty.dynamodbFaults!.setFaults({ errorRate: 1, operations: ['PutItem'] });
+      const failure = firstValueFrom(dashboard.errors$.pipe(timeout(10_000)));
+
+      // Act: subscribe to every item; the server answers `unavailable`, then recovers.
+      dashboard.subscribeAll();
+      expect(await failure).toEqual({ code: 'unavailable', message: 'subscribe failed; try again' });
+      faulty.dynamodbFaults!.setFaults({ errorRate: 0 });
+
+      // Assess: on the same connection, the subscription is stored and an item arrives whole.
+      await waitUntil(
+        'the every-item subscription is stored',
+        async () => (await faulty.rows('subs#*')).length > 0,
+      );
+      const itemId = 'after-a-failed-subscribe-all';
+      await faulty.items.create(itemId);
+      await faulty.fanout.publish([
+        await faulty.items.apply(itemId, {
+          texts: ['seen ', 'whole'],
+          end: { usage: { inputTokens: 1, outputTokens: 2 } },
+        }),
+      ]);
+      await waitUntil('the dashboard holds the item', () => dashboard.view(itemId)?.status === 'completed');
+      expect(dashboard.view(itemId)?.text).toBe('seen whole');
+      expect(faulty.gateway.connectionIds()).toHaveLength(1);
+    } finally {
+      dashboard.close();
+      await faulty.stop();
+    }
+  });
+
   it('subscribed before the item exists: asks again, backing off, until its claim writes it, then streams exact', async () => {
     // Prepare: a viewer whose sockets are recorded, subscribed to an item not written yet.
     const itemId = `client-${++sequence}`;

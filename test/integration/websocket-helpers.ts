@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import { createFanout, type Fanout } from '../../consumers/viewers/fanout.js';
 import type { PostPolicy } from '../../consumers/viewers/post.js';
 import { createWebSocketHandlers } from '../../consumers/viewers/handler.js';
+import { type DynamoFaultProxy, startDynamoFaultProxy } from '../../local/dynamodb-faults.js';
 import { type RunningEmulator, startDynamo } from '../../local/emulators.js';
 import { ensureTable } from '../../local/resources.js';
 import { startWebSocketGateway, type WebSocketGateway } from '../../local/websocket-gateway.js';
@@ -247,6 +248,8 @@ export interface DeliveryWorld {
   readonly fanout: Fanout;
   readonly items: ItemWriter;
   readonly token: string;
+  /** In front of dynalite for the WebSocket handlers only, when started with `dynamodbFaults`. */
+  readonly dynamodbFaults: DynamoFaultProxy | undefined;
   /** A connected viewer (with `token`, or without any when `null`), knowing its connection id. */
   connect(token?: string | null): Promise<Viewer>;
   /** Closes a viewer and waits until `$disconnect` has removed its rows. */
@@ -258,9 +261,12 @@ export interface DeliveryWorld {
 
 /** Starts dynalite, the tables, the handlers behind the gateway and a fan-out through it. */
 export async function startDeliveryWorld(
-  options: { env?: Record<string, string>; postPolicy?: PostPolicy } = {},
+  options: { env?: Record<string, string>; postPolicy?: PostPolicy; dynamodbFaults?: boolean } = {},
 ): Promise<DeliveryWorld> {
   const dynalite = await startDynamo();
+  const dynamodbFaults = options.dynamodbFaults
+    ? await startDynamoFaultProxy({ target: dynalite.endpoint })
+    : undefined;
   const env = {
     [ENV.dynamodbEndpoint]: dynalite.endpoint,
     [ENV.authSecret]: SECRET,
@@ -283,8 +289,16 @@ export async function startDeliveryWorld(
     metrics: createMetrics(name),
     ...(options.postPolicy ? { postPolicy: options.postPolicy } : {}),
   });
+  const handlerConfig = dynamodbFaults
+    ? loadConfig({ ...env, [ENV.dynamodbEndpoint]: dynamodbFaults.endpoint })
+    : config;
+  const handlerClients = dynamodbFaults ? createAwsClients(handlerConfig) : clients;
   const gateway = await startWebSocketGateway({
-    handlers: createWebSocketHandlers({ config, clients, ...deps('websocket') }),
+    handlers: createWebSocketHandlers({
+      config: handlerConfig,
+      clients: handlerClients,
+      ...deps('websocket'),
+    }),
     onError: () => {},
   });
   const deliveryConfig = loadConfig({
@@ -310,6 +324,7 @@ export async function startDeliveryWorld(
     fanout,
     items: new ItemWriter(clients.dynamo, config),
     token,
+    dynamodbFaults,
     connect(withToken = token) {
       // One at a time, so the connection id that appears is this viewer's.
       const next = opening.then(async () => {
@@ -353,6 +368,8 @@ export async function startDeliveryWorld(
       await gateway.stop();
       clients.dynamo.destroy();
       deliveryClients.dynamo.destroy();
+      if (handlerClients !== clients) handlerClients.dynamo.destroy();
+      await dynamodbFaults?.stop();
       await dynalite.stop();
     },
   };
