@@ -48,18 +48,43 @@ export interface ChunkSinkOptions {
 export interface ChunkSink {
   /**
    * Resolves once Kinesis has accepted the record; rejects with `ChunkStreamError` when it could not
-   * be written within the bounded retries. Callers put a generation's next record only after the
-   * previous one resolved, so a later seq never becomes visible before an earlier one.
+   * be written within the bounded retries, or by `giveUpAt` (epoch ms, default the sink's own).
+   * Callers put a generation's next record only after the previous one resolved, so a later seq
+   * never becomes visible before an earlier one.
    */
-  put(record: ChunkRecord): Promise<void>;
+  put(record: ChunkRecord, giveUpAt?: number): Promise<void>;
   /** Waits for every record put so far to settle, then stops. */
   close(): Promise<void>;
+}
+
+/**
+ * One invocation's view of a sink its instance shares: its records give up at its own time, and
+ * `close()` waits for its own records only, leaving the shared sink running for the others.
+ */
+export function invocationSink(shared: ChunkSink, giveUpAt: number): ChunkSink {
+  const pending = new Set<Promise<void>>();
+  return {
+    put(record) {
+      const put = shared.put(record, giveUpAt);
+      const tracked = put.then(
+        () => undefined,
+        () => undefined,
+      );
+      pending.add(tracked);
+      void tracked.then(() => pending.delete(tracked));
+      return put;
+    },
+    async close() {
+      await Promise.all(pending);
+    },
+  };
 }
 
 interface Pending {
   readonly entry: PutRecordsRequestEntry;
   readonly bytes: number;
   readonly label: string;
+  readonly giveUpAt: number;
   tries: number;
   resolve(): void;
   reject(err: Error): void;
@@ -90,7 +115,7 @@ export function createChunkSink(options: ChunkSinkOptions): ChunkSink {
 
   const tryAgain = (p: Pending, reason: string): boolean => {
     const delay = backoffDelayMs(p.tries, retry);
-    if (p.tries >= retry.maxAttempts || now() + delay >= giveUpAt) {
+    if (p.tries >= retry.maxAttempts || now() + delay >= p.giveUpAt) {
       const why = p.tries >= retry.maxAttempts ? `after ${p.tries} tries` : 'before the time budget ran out';
       settle(
         p,
@@ -110,11 +135,13 @@ export function createChunkSink(options: ChunkSinkOptions): ChunkSink {
 
   const send = async (batch: Pending[]) => {
     for (const p of batch) p.tries++;
+    // The call is cut short at the earliest give-up time among its records.
+    const soonest = Math.min(...batch.map((p) => p.giveUpAt));
     let response: PutRecordsCommandOutput;
     try {
       response = await kinesis.send(
         new PutRecordsCommand({ StreamName: streamName, Records: batch.map((p) => p.entry) }),
-        { abortSignal: AbortSignal.timeout(Math.max(1, Math.min(options.putTimeoutMs, giveUpAt - now()))) },
+        { abortSignal: AbortSignal.timeout(Math.max(1, Math.min(options.putTimeoutMs, soonest - now()))) },
       );
     } catch (err) {
       const kind = classifyAwsError(err);
@@ -160,7 +187,7 @@ export function createChunkSink(options: ChunkSinkOptions): ChunkSink {
     .subscribe();
 
   return {
-    put(record) {
+    put(record, recordGiveUpAt) {
       const data = Buffer.from(JSON.stringify(record), 'utf8');
       return new Promise<void>((resolve, reject) => {
         outstanding++;
@@ -168,6 +195,7 @@ export function createChunkSink(options: ChunkSinkOptions): ChunkSink {
           entry: { Data: data, PartitionKey: record.itemId },
           bytes: data.length + Buffer.byteLength(record.itemId),
           label: `${record.itemId}/${record.attempt}/${record.seq}`,
+          giveUpAt: Math.min(giveUpAt, recordGiveUpAt ?? Number.POSITIVE_INFINITY),
           tries: 0,
           resolve,
           reject,

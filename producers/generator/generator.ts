@@ -11,7 +11,7 @@ import { ConfigError, describe } from '../../shared/errors.js';
 import { type BackoffOptions, sleep } from '../../shared/retry.js';
 import { itemKeys, type Logger, type Metrics } from '../../shared/telemetry.js';
 import { type UserRecord, unpackUserRecords } from '../../shared/user-records.js';
-import { type ChunkSink, createChunkSink } from './chunk-sink.js';
+import { type ChunkSink, createChunkSink, invocationSink } from './chunk-sink.js';
 import { type ClaimResult, ClaimStore } from './claims.js';
 import {
   ReleasedError,
@@ -50,7 +50,7 @@ export interface GeneratorTuning {
   readonly minStartMs: number;
   /** The budget of an invocation without a Lambda context. Default 15 min (Lambda's maximum). */
   readonly defaultBudgetMs: number;
-  /** PutRecords calls in flight at once per invocation. Default 4. */
+  /** PutRecords calls in flight at once per instance. Default 4. */
   readonly maxPutsInFlight: number;
   /** A PutRecords call not answered within this is abandoned and tried again. Default 10 s. */
   readonly putTimeoutMs: number;
@@ -153,6 +153,12 @@ export function parseWorkItem(record: KinesisStreamRecord, defaultModelId: strin
 /** What a producer instance keeps across invocations: claims, the shared quota, breakers, admission. */
 interface Instance {
   readonly claims: ClaimStore;
+  /**
+   * The chunk stream's PutRecords calls, shared by every generation of the instance: in Lambda one
+   * invocation's, where several run in one process (the local stack) all of theirs, so records
+   * arriving together ride one call instead of one per invocation.
+   */
+  readonly sink: ChunkSink;
   readonly quota: FleetQuota;
   readonly admission: Admission;
   readonly breakerOf: (model: string) => CircuitBreaker;
@@ -223,7 +229,21 @@ function buildInstance(
     const model = resolveModel(modelId);
     return { model, adapter: adapterFor(model.family) };
   };
-  return { claims, quota, admission, breakerOf, resolve };
+  const sink = createChunkSink({
+    kinesis: clients.kinesis,
+    streamName: config.chunkStream,
+    maxPutsInFlight: tuning.maxPutsInFlight,
+    putTimeoutMs: tuning.putTimeoutMs,
+    retry: tuning.putRetry,
+    now,
+    onCall: (report) => {
+      stats.putCalls++;
+      stats.putRecordFailures += report.failedRecords;
+      if (report.callError !== undefined) stats.putCallFailures++;
+      stats.putRetries += report.retried;
+    },
+  });
+  return { claims, sink, quota, admission, breakerOf, resolve };
 }
 
 /** Counts the calls a quota store makes (each method is one DynamoDB call, or two on a race). */
@@ -297,22 +317,8 @@ async function runInvocation(
   const deadline = startedAt + budgetMs - tuning.safetyMarginMs;
   const failures: string[] = [];
   const fail = (record: KinesisStreamRecord) => failures.push(record.kinesis.sequenceNumber);
-  const sink = createChunkSink({
-    kinesis: clients.kinesis,
-    streamName: config.chunkStream,
-    maxPutsInFlight: tuning.maxPutsInFlight,
-    putTimeoutMs: tuning.putTimeoutMs,
-    retry: tuning.putRetry,
-    // Half the safety margin is for the puts of the last records; the rest for returning in time.
-    giveUpAt: startedAt + budgetMs - tuning.safetyMarginMs / 2,
-    now,
-    onCall: (report) => {
-      stats.putCalls++;
-      stats.putRecordFailures += report.failedRecords;
-      if (report.callError !== undefined) stats.putCallFailures++;
-      stats.putRetries += report.retried;
-    },
-  });
+  // Half the safety margin is for the puts of the last records; the rest for returning in time.
+  const sink = invocationSink(instance.sink, startedAt + budgetMs - tuning.safetyMarginMs / 2);
   const env = generationEnv(deps, tuning, instance, stats, now, sink);
   const running = new Map<string, Generation>();
   const keeper = new ClaimKeeper({

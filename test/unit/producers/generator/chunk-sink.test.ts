@@ -1,6 +1,6 @@
 import type { KinesisClient, PutRecordsCommand, PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
-import { describe, expect, it } from 'vitest';
-import { createChunkSink } from '../../../../producers/generator/chunk-sink.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createChunkSink, invocationSink } from '../../../../producers/generator/chunk-sink.js';
 import { ChunkStreamError } from '../../../../producers/generator/errors.js';
 import type { ChunkRecord } from '../../../../shared/contracts/chunk-record.js';
 
@@ -73,6 +73,46 @@ describe('chunk sink', () => {
     await Promise.all(['a', 'b', 'c'].map((t) => sink.put(delta(t))));
     await sink.close();
     expect(calls).toEqual([['a', 'b', 'c'], ['b']]);
+  });
+
+  it('shares calls among the invocations of an instance; each closes on its own records and gives up at its own time', async () => {
+    const clock = { t: 1_000 };
+    const answers: Array<(out: PutRecordsCommandOutput | Error) => void> = [];
+    const calls: string[][] = [];
+    const client = {
+      send: (command: PutRecordsCommand) => {
+        calls.push(
+          (command.input.Records ?? []).map(
+            (r) => JSON.parse(Buffer.from(r.Data as Uint8Array).toString()).text,
+          ),
+        );
+        return new Promise((resolve, reject) =>
+          answers.push((out) => (out instanceof Error ? reject(out) : resolve(out))),
+        );
+      },
+    } as unknown as KinesisClient;
+    const shared = sinkFor(client, 5, { maxPutsInFlight: 2, now: () => clock.t });
+    const early = invocationSink(shared, 1_050);
+    const late = invocationSink(shared, 60_000);
+    const a = early.put(delta('a'));
+    const b = late.put(delta('b'));
+    await vi.waitFor(() => expect(calls).toEqual([['a', 'b']]));
+    // The call is throttled after 100 ms: past the early invocation's time, not the late one's.
+    clock.t += 100;
+    answers[0]?.(
+      Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }),
+    );
+    await expect(a).rejects.toThrow(/before the time budget ran out/);
+    await early.close();
+    await vi.waitFor(() => expect(calls).toEqual([['a', 'b'], ['b']]));
+    let lateClosed = false;
+    const closing = late.close().then(() => (lateClosed = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(lateClosed).toBe(false);
+    answers[1]?.(ok(1));
+    await b;
+    await closing;
+    await shared.close();
   });
 
   it('tries a throttled call again as a whole', async () => {
