@@ -59,23 +59,40 @@ export interface ChunkSink {
 
 /**
  * One invocation's view of a sink its instance shares: its records give up at its own time, and
- * `close()` waits for its own records only, leaving the shared sink running for the others.
+ * `close()` waits for its own records only, leaving the shared sink running for the others. A record
+ * still in a call when that time comes is given up at once; the call itself runs on for the records
+ * of other invocations it carries (the record may still be written: the consumer drops duplicates).
  */
-export function invocationSink(shared: ChunkSink, giveUpAt: number): ChunkSink {
-  const pending = new Set<Promise<void>>();
+export function invocationSink(shared: ChunkSink, giveUpAt: number, now: () => number = Date.now): ChunkSink {
+  /** Each record not settled yet, with what gives it up. */
+  const pending = new Map<Promise<void>, () => void>();
+  let timer: NodeJS.Timeout | undefined;
+  const expire = () => {
+    for (const giveUp of pending.values()) giveUp();
+  };
   return {
     put(record) {
-      const put = shared.put(record, giveUpAt);
-      const tracked = put.then(
+      let giveUp = () => {};
+      const expired = new Promise<never>((_, reject) => {
+        const label = `${record.itemId}/${record.attempt}/${record.seq}`;
+        giveUp = () =>
+          reject(
+            new ChunkStreamError(`chunk record ${label} was still in flight when the time budget ran out`),
+          );
+      });
+      const put = Promise.race([shared.put(record, giveUpAt), expired]);
+      const settled = put.then(
         () => undefined,
         () => undefined,
       );
-      pending.add(tracked);
-      void tracked.then(() => pending.delete(tracked));
+      pending.set(settled, giveUp);
+      void settled.then(() => pending.delete(settled));
+      timer ??= setTimeout(expire, Math.max(0, giveUpAt - now()));
       return put;
     },
     async close() {
-      await Promise.all(pending);
+      await Promise.all(pending.keys());
+      clearTimeout(timer);
     },
   };
 }
@@ -135,13 +152,14 @@ export function createChunkSink(options: ChunkSinkOptions): ChunkSink {
 
   const send = async (batch: Pending[]) => {
     for (const p of batch) p.tries++;
-    // The call is cut short at the earliest give-up time among its records.
-    const soonest = Math.min(...batch.map((p) => p.giveUpAt));
+    // The call runs until the last of its records gives up: an invocation gives up its own records
+    // at its own time (\`invocationSink\`) without cutting short the others'.
+    const latest = Math.max(...batch.map((p) => p.giveUpAt));
     let response: PutRecordsCommandOutput;
     try {
       response = await kinesis.send(
         new PutRecordsCommand({ StreamName: streamName, Records: batch.map((p) => p.entry) }),
-        { abortSignal: AbortSignal.timeout(Math.max(1, Math.min(options.putTimeoutMs, soonest - now()))) },
+        { abortSignal: AbortSignal.timeout(Math.max(1, Math.min(options.putTimeoutMs, latest - now()))) },
       );
     } catch (err) {
       const kind = classifyAwsError(err);

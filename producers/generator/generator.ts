@@ -309,7 +309,7 @@ async function runInvocation(
   event: KinesisStreamEvent,
   context: InvocationContext | undefined,
 ): Promise<KinesisStreamBatchResponse> {
-  const { config, clients, logger, metrics } = deps;
+  const { config, logger, metrics } = deps;
   const before = copyStats(stats);
   stats.invocations++;
   const startedAt = now();
@@ -318,7 +318,7 @@ async function runInvocation(
   const failures: string[] = [];
   const fail = (record: KinesisStreamRecord) => failures.push(record.kinesis.sequenceNumber);
   // Half the safety margin is for the puts of the last records; the rest for returning in time.
-  const sink = invocationSink(instance.sink, startedAt + budgetMs - tuning.safetyMarginMs / 2);
+  const sink = invocationSink(instance.sink, startedAt + budgetMs - tuning.safetyMarginMs / 2, now);
   const env = generationEnv(deps, tuning, instance, stats, now, sink);
   const running = new Map<string, Generation>();
   const keeper = new ClaimKeeper({

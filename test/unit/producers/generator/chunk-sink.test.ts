@@ -92,8 +92,8 @@ describe('chunk sink', () => {
       },
     } as unknown as KinesisClient;
     const shared = sinkFor(client, 5, { maxPutsInFlight: 2, now: () => clock.t });
-    const early = invocationSink(shared, 1_050);
-    const late = invocationSink(shared, 60_000);
+    const early = invocationSink(shared, 1_050, () => clock.t);
+    const late = invocationSink(shared, 60_000, () => clock.t);
     const a = early.put(delta('a'));
     const b = late.put(delta('b'));
     await vi.waitFor(() => expect(calls).toEqual([['a', 'b']]));
@@ -102,7 +102,8 @@ describe('chunk sink', () => {
     answers[0]?.(
       Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }),
     );
-    await expect(a).rejects.toThrow(/before the time budget ran out/);
+    // Given up by the retry (its time is past) or, if that comes later, by its invocation's timer.
+    await expect(a).rejects.toThrow(/time budget ran out/);
     await early.close();
     await vi.waitFor(() => expect(calls).toEqual([['a', 'b'], ['b']]));
     let lateClosed = false;
@@ -112,6 +113,37 @@ describe('chunk sink', () => {
     answers[1]?.(ok(1));
     await b;
     await closing;
+    await shared.close();
+  });
+
+  it("gives up a record still in flight at its invocation's time without cutting short the call for the others", async () => {
+    const answers: Array<(out: PutRecordsCommandOutput) => void> = [];
+    const calls: string[][] = [];
+    const client = {
+      send: (command: PutRecordsCommand, options?: { abortSignal?: AbortSignal }) => {
+        calls.push(
+          (command.input.Records ?? []).map(
+            (r) => JSON.parse(Buffer.from(r.Data as Uint8Array).toString()).text,
+          ),
+        );
+        return new Promise((resolve, reject) => {
+          answers.push(resolve);
+          options?.abortSignal?.addEventListener('abort', () => reject(options.abortSignal?.reason));
+        });
+      },
+    } as unknown as KinesisClient;
+    const shared = sinkFor(client, 5, { putTimeoutMs: 10_000 });
+    const early = invocationSink(shared, Date.now() + 50);
+    const late = invocationSink(shared, Date.now() + 60_000);
+    const a = early.put(delta('a'));
+    const b = late.put(delta('b'));
+    await vi.waitFor(() => expect(calls).toEqual([['a', 'b']]));
+    await expect(a).rejects.toThrow(/still in flight when the time budget ran out/);
+    await early.close();
+    answers[0]?.(ok(2));
+    await b;
+    expect(calls).toHaveLength(1);
+    await late.close();
     await shared.close();
   });
 
