@@ -229,6 +229,17 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
     );
   };
 
+  /**
+   * Tells a client its message failed on our side (`unavailable`) and that sending it again may
+   * work. The cause stays in the log. Best effort: the route fails with the cause either way.
+   */
+  const replyTryAgain = async (event: WebSocketEvent, parsed: ReturnType<typeof parseClientMessage>) => {
+    const message = parsed.ok ? parsed.message : undefined;
+    const itemId = message && 'itemId' in message ? message.itemId : parsed.ok ? undefined : parsed.itemId;
+    const what = message ? `${message.action} failed` : 'the message could not be taken';
+    await replyError(event, 'unavailable', `${what}; try again`, itemId).catch(() => {});
+  };
+
   /** Runs a route, flushing its metrics; a malformed event is a 400, anything unexpected a 500. */
   const route =
     (
@@ -301,7 +312,13 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
       count('ClientMessages');
       // The connection row holds what `$connect` verified and dies with the token (its TTL); one
       // conditional update counts the message in the connection's rate window and returns it.
-      const admitted = await store.admitMessage(event.requestContext.connectionId, RATE_WINDOW_SECONDS);
+      const admitted = await store
+        .admitMessage(event.requestContext.connectionId, RATE_WINDOW_SECONDS)
+        .catch(async (err: unknown) => {
+          // Not even counted: answered as a failed handling is, or the client would hear nothing.
+          await replyTryAgain(event, parseClientMessage(event.body, event.isBase64Encoded));
+          throw err;
+        });
       if (!admitted || admitted.connection.tokenExpiresAt * 1000 <= Date.now()) {
         await refuse(event);
         return status(200);
@@ -322,11 +339,7 @@ export function createWebSocketHandlers(deps: WebSocketDeps): WebSocketHandlers 
       try {
         await handle(event, viewer, parsed.message);
       } catch (err) {
-        const itemId = 'itemId' in parsed.message ? parsed.message.itemId : undefined;
-        // The cause stays in the log: clients learn only that trying again may help.
-        await replyError(event, 'unavailable', `${parsed.message.action} failed; try again`, itemId).catch(
-          () => {},
-        );
+        await replyTryAgain(event, parsed);
         throw err;
       }
       return status(200);

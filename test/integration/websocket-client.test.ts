@@ -288,6 +288,38 @@ describe('client library against the local gateway', () => {
     }
   });
 
+  it('hears unavailable when its message cannot even be counted, and its retry then subscribes', async () => {
+    // Prepare: a dashboard on a world whose WebSocket handlers reach DynamoDB through a fault proxy;
+    // then every update fails, so the route cannot count a message in the connection's rate window.
+    const faulty = await startDeliveryWorld({ dynamodbFaults: true });
+    const dashboard = createStreamsClient({
+      url: faulty.gateway.url,
+      token: faulty.token,
+      WebSocket,
+      reconnect: FAST_RECONNECT,
+    });
+    try {
+      await opened(dashboard);
+      faulty.dynamodbFaults!.setFaults({ errorRate: 1, operations: ['UpdateItem'] });
+      const failure = firstValueFrom(dashboard.errors$.pipe(timeout(10_000)));
+
+      // Act: subscribe to every item; the route fails before the message is read.
+      dashboard.subscribeAll();
+      expect(await failure).toEqual({ code: 'unavailable', message: 'subscribe failed; try again' });
+      faulty.dynamodbFaults!.setFaults({ errorRate: 0 });
+
+      // Assess: the client's retry, on the same connection, stores the subscription.
+      await waitUntil(
+        'the every-item subscription is stored',
+        async () => (await faulty.rows('subs#*')).length > 0,
+      );
+      expect(faulty.gateway.connectionIds()).toHaveLength(1);
+    } finally {
+      dashboard.close();
+      await faulty.stop();
+    }
+  });
+
   it('subscribed before the item exists: asks again, backing off, until its claim writes it, then streams exact', async () => {
     // Prepare: a viewer whose sockets are recorded, subscribed to an item not written yet.
     const itemId = `client-${++sequence}`;
