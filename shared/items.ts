@@ -1,8 +1,9 @@
-import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { EndRecord, ErrorInfo, Usage } from './contracts/chunk-record.js';
 import { ItemStatus, type StoredItem, Waiting } from './contracts/stored-item.js';
 import { StreamsError } from './errors.js';
+import { queryPages } from './query-pages.js';
 import { withRetry } from './retry.js';
 import { DEFAULT_TENANT } from './tenancy.js';
 
@@ -114,25 +115,21 @@ export async function readFullText(
 ): Promise<string> {
   if (head.parts === 0) return head.text;
   const texts: string[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await withRetry(
-      () =>
-        dynamo.send(
-          new QueryCommand({
-            TableName: tables.text,
-            KeyConditionExpression: 'itemId = :id AND begins_with(#key, :prefix)',
-            ExpressionAttributeNames: { '#key': 'key' },
-            ExpressionAttributeValues: { ':id': head.itemId, ':prefix': textKeys.partsOf(head.attempt) },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      { what: `Query ${tables.text}/${head.itemId}`, maxAttempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 },
-    );
-    for (const row of page.Items ?? []) texts.push(z.object({ text: z.string() }).parse(row).text);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey && texts.length < head.parts);
+  const pages = queryPages(
+    dynamo,
+    {
+      TableName: tables.text,
+      KeyConditionExpression: 'itemId = :id AND begins_with(#key, :prefix)',
+      ExpressionAttributeNames: { '#key': 'key' },
+      ExpressionAttributeValues: { ':id': head.itemId, ':prefix': textKeys.partsOf(head.attempt) },
+      ConsistentRead: true,
+    },
+    { what: `Query ${tables.text}/${head.itemId}`, maxAttempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 },
+  );
+  for await (const items of pages) {
+    for (const row of items) texts.push(z.object({ text: z.string() }).parse(row).text);
+    if (texts.length >= head.parts) break;
+  }
   if (texts.length < head.parts) {
     // A read that raced a new attempt (whose writer deletes the old attempt's parts) reads a
     // consistent item when it reads again: retryable.

@@ -4,12 +4,12 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { defaultIfEmpty, from, lastValueFrom, mergeMap } from 'rxjs';
 import { z } from 'zod';
 import { classifyAwsError, ThrottledError } from '../../shared/errors.js';
+import { queryPages } from '../../shared/query-pages.js';
 import { withRetry } from '../../shared/retry.js';
 import { CONNECTIONS_BY_EXPIRY_INDEX, EXPIRY_BUCKET_ATTRIBUTE, TTL_ATTRIBUTE } from '../../shared/tables.js';
 import { Scope } from '../../shared/tenancy.js';
@@ -213,31 +213,24 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
   ): Promise<Array<z.infer<typeof Key>>> => {
     const keys: Array<z.infer<typeof Key>> = [];
     const live = mode === 'live';
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await withRetry(
-        () =>
-          dynamo.send(
-            new QueryCommand({
-              TableName: table,
-              KeyConditionExpression: sk ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
-              ...(live ? { FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now' } : {}),
-              ...(mode === 'keys' ? {} : { ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE } }),
-              ExpressionAttributeValues: {
-                ':pk': pk,
-                ...(live ? { ':now': nowSeconds() } : {}),
-                ...(sk ? { ':prefix': sk.prefix } : {}),
-              },
-              ProjectionExpression: mode === 'keys' ? 'pk, sk, subject' : 'pk, sk, batchFrames, tenant, #ttl',
-              ConsistentRead: true,
-              ExclusiveStartKey: startKey,
-            }),
-          ),
-        { what: `query ${table} ${pk}`, ...RETRY },
-      );
-      for (const item of page.Items ?? []) keys.push(Key.parse(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const pages = queryPages(
+      dynamo,
+      {
+        TableName: table,
+        KeyConditionExpression: sk ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+        ...(live ? { FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now' } : {}),
+        ...(mode === 'keys' ? {} : { ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE } }),
+        ExpressionAttributeValues: {
+          ':pk': pk,
+          ...(live ? { ':now': nowSeconds() } : {}),
+          ...(sk ? { ':prefix': sk.prefix } : {}),
+        },
+        ProjectionExpression: mode === 'keys' ? 'pk, sk, subject' : 'pk, sk, batchFrames, tenant, #ttl',
+        ConsistentRead: true,
+      },
+      { what: `query ${table} ${pk}`, ...RETRY },
+    );
+    for await (const items of pages) for (const item of items) keys.push(Key.parse(item));
     return keys;
   };
 
@@ -314,30 +307,26 @@ export function createConnectionStore(options: ConnectionStoreOptions): Connecti
   /** Connection ids of one expiry bucket whose token expired by `at` (epoch seconds), up to `limit`. */
   const queryExpiryBucket = async (bucket: string, at: number, limit: number): Promise<string[]> => {
     const ids: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await withRetry(
-        () =>
-          dynamo.send(
-            new QueryCommand({
-              TableName: table,
-              IndexName: CONNECTIONS_BY_EXPIRY_INDEX,
-              KeyConditionExpression: '#bucket = :bucket',
-              FilterExpression: 'tokenExpiresAt <= :at',
-              ExpressionAttributeNames: { '#bucket': EXPIRY_BUCKET_ATTRIBUTE },
-              ExpressionAttributeValues: { ':bucket': bucket, ':at': at },
-              ProjectionExpression: 'pk',
-              ExclusiveStartKey: startKey,
-            }),
-          ),
-        { what: `query ${table} ${CONNECTIONS_BY_EXPIRY_INDEX} ${bucket}`, ...RETRY },
-      );
-      for (const item of page.Items ?? []) {
+    const pages = queryPages(
+      dynamo,
+      {
+        TableName: table,
+        IndexName: CONNECTIONS_BY_EXPIRY_INDEX,
+        KeyConditionExpression: '#bucket = :bucket',
+        FilterExpression: 'tokenExpiresAt <= :at',
+        ExpressionAttributeNames: { '#bucket': EXPIRY_BUCKET_ATTRIBUTE },
+        ExpressionAttributeValues: { ':bucket': bucket, ':at': at },
+        ProjectionExpression: 'pk',
+      },
+      { what: `query ${table} ${CONNECTIONS_BY_EXPIRY_INDEX} ${bucket}`, ...RETRY },
+    );
+    for await (const items of pages) {
+      for (const item of items) {
         const pk = z.object({ pk: z.string().startsWith('conn#') }).parse(item).pk;
         if (ids.length < limit) ids.push(pk.slice('conn#'.length));
       }
-      startKey = ids.length < limit ? page.LastEvaluatedKey : undefined;
-    } while (startKey);
+      if (ids.length >= limit) break;
+    }
     return ids;
   };
 
