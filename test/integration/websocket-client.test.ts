@@ -246,9 +246,15 @@ describe('client library against the local gateway', () => {
     );
   });
 
-  it('retries, backing off, a subscribe to every item that failed on the server, and then receives every item', async () => {
-    // Prepare: a world whose WebSocket handlers reach DynamoDB through a fault proxy, and a
-    // dashboard connected to it; then every write of a subscription row fails.
+  /**
+   * A dashboard on a world whose WebSocket handlers reach DynamoDB through a fault proxy: every
+   * `operation` fails while it subscribes to every item; the test sees `unavailable`, the faults clear,
+   * and the client's retry must store the subscription on the same connection. Then `after` runs.
+   */
+  async function subscribeAllThroughFaults(
+    operation: string,
+    after: (faulty: DeliveryWorld, dashboard: StreamsClient) => Promise<void> = async () => {},
+  ): Promise<void> {
     const faulty = await startDeliveryWorld({ dynamodbFaults: true });
     const dashboard = createStreamsClient({
       url: faulty.gateway.url,
@@ -258,19 +264,26 @@ describe('client library against the local gateway', () => {
     });
     try {
       await opened(dashboard);
-      faulty.dynamodbFaults!.setFaults({ errorRate: 1, operations: ['PutItem'] });
+      faulty.dynamodbFaults!.setFaults({ errorRate: 1, operations: [operation] });
       const failure = firstValueFrom(dashboard.errors$.pipe(timeout(10_000)));
-
-      // Act: subscribe to every item; the server answers `unavailable`, then recovers.
       dashboard.subscribeAll();
       expect(await failure).toEqual({ code: 'unavailable', message: 'subscribe failed; try again' });
       faulty.dynamodbFaults!.setFaults({ errorRate: 0 });
-
-      // Assess: on the same connection, the subscription is stored and an item arrives whole.
       await waitUntil(
         'the every-item subscription is stored',
         async () => (await faulty.rows('subs#*')).length > 0,
       );
+      await after(faulty, dashboard);
+      expect(faulty.gateway.connectionIds()).toHaveLength(1);
+    } finally {
+      dashboard.close();
+      await faulty.stop();
+    }
+  }
+
+  it('retries, backing off, a subscribe to every item that failed on the server, and then receives every item', async () => {
+    // Every write of a subscription row fails; once stored, an item arrives whole.
+    await subscribeAllThroughFaults('PutItem', async (faulty, dashboard) => {
       const itemId = 'after-a-failed-subscribe-all';
       await faulty.items.create(itemId);
       await faulty.fanout.publish([
@@ -281,43 +294,12 @@ describe('client library against the local gateway', () => {
       ]);
       await waitUntil('the dashboard holds the item', () => dashboard.view(itemId)?.status === 'completed');
       expect(dashboard.view(itemId)?.text).toBe('seen whole');
-      expect(faulty.gateway.connectionIds()).toHaveLength(1);
-    } finally {
-      dashboard.close();
-      await faulty.stop();
-    }
+    });
   });
 
   it('hears unavailable when its message cannot even be counted, and its retry then subscribes', async () => {
-    // Prepare: a dashboard on a world whose WebSocket handlers reach DynamoDB through a fault proxy;
-    // then every update fails, so the route cannot count a message in the connection's rate window.
-    const faulty = await startDeliveryWorld({ dynamodbFaults: true });
-    const dashboard = createStreamsClient({
-      url: faulty.gateway.url,
-      token: faulty.token,
-      WebSocket,
-      reconnect: FAST_RECONNECT,
-    });
-    try {
-      await opened(dashboard);
-      faulty.dynamodbFaults!.setFaults({ errorRate: 1, operations: ['UpdateItem'] });
-      const failure = firstValueFrom(dashboard.errors$.pipe(timeout(10_000)));
-
-      // Act: subscribe to every item; the route fails before the message is read.
-      dashboard.subscribeAll();
-      expect(await failure).toEqual({ code: 'unavailable', message: 'subscribe failed; try again' });
-      faulty.dynamodbFaults!.setFaults({ errorRate: 0 });
-
-      // Assess: the client's retry, on the same connection, stores the subscription.
-      await waitUntil(
-        'the every-item subscription is stored',
-        async () => (await faulty.rows('subs#*')).length > 0,
-      );
-      expect(faulty.gateway.connectionIds()).toHaveLength(1);
-    } finally {
-      dashboard.close();
-      await faulty.stop();
-    }
+    // Every update fails, so the route cannot count the message in the connection's rate window.
+    await subscribeAllThroughFaults('UpdateItem');
   });
 
   it('subscribed before the item exists: asks again, backing off, until its claim writes it, then streams exact', async () => {
