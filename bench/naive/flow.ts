@@ -1,11 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createConnectionStore } from '../../consumers/viewers/connection-store.js';
 import { type EventSourceMapping, startEventSourceMapping } from '../../local/event-source/index.js';
 import { ensureStream, ensureTable } from '../../local/resources.js';
 import type { LocalStack } from '../../local/stack.js';
 import type { AwsClients } from '../../shared/aws-clients.js';
+import type { WorkItem } from '../../shared/contracts/work-item.js';
+import { DEFAULT_TENANT } from '../../shared/tenancy.js';
 import { createNaiveConsumer } from './consumer.js';
 import { createNaiveProducer } from './producer.js';
 
@@ -22,6 +25,13 @@ export interface NaiveFlow {
   readonly chunkStream: string;
   readonly table: string;
   readonly mappings: { readonly input: EventSourceMapping; readonly chunks: EventSourceMapping };
+  /**
+   * Registers `item` in the pipeline's items table (`queued`, no text). Both flows share the
+   * WebSocket routes, which serve a subscribe only for an item that exists there; the naive viewer
+   * has no resume, so its item is registered before its viewers subscribe, and they get the empty
+   * snapshot and then every record.
+   */
+  register(item: WorkItem): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,7 +75,6 @@ export async function startNaiveFlow(
     dynamo: clients.dynamo,
     chunkStream: CHUNK_STREAM,
     table: TABLE,
-    registry: config.tables.items,
     defaultModelId: config.defaultModelId,
     defaultMaxTokens: config.producer.defaultMaxTokens,
   });
@@ -106,6 +115,21 @@ export async function startNaiveFlow(
     chunkStream: CHUNK_STREAM,
     table: TABLE,
     mappings: { input, chunks },
+    async register(item) {
+      await clients.dynamo.send(
+        new PutCommand({
+          TableName: config.tables.items,
+          Item: {
+            itemId: item.itemId,
+            status: 'queued',
+            version: 0,
+            modelId: item.modelId ?? config.defaultModelId,
+            tenant: item.tenant ?? DEFAULT_TENANT,
+            createdAt: new Date().toISOString(),
+          },
+        }),
+      );
+    },
     async stop() {
       await Promise.all([input.stop(), chunks.stop()]);
       direct.kinesis.destroy();

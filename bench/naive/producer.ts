@@ -7,7 +7,6 @@ import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { adapterFor, resolveModel } from '../../producers/generator/models/index.js';
 import { WorkItem } from '../../shared/contracts/work-item.js';
-import { DEFAULT_TENANT } from '../../shared/tenancy.js';
 
 /** A record of the naive chunk stream: one per model delta, then one `end` (or `error`). */
 export type NaiveChunk =
@@ -25,12 +24,6 @@ export interface NaiveProducerDeps {
   readonly dynamo: DynamoDBDocumentClient;
   readonly chunkStream: string;
   readonly table: string;
-  /**
-   * The pipeline's items table. Both flows share the WebSocket routes, which serve a subscribe only
-   * for an item that exists there (from its claim on), so the naive producer registers each item in
-   * it (`queued`, no text) before generating; its viewers then get the empty snapshot and its records.
-   */
-  readonly registry: string;
   readonly defaultModelId: string;
   readonly defaultMaxTokens: number;
 }
@@ -52,19 +45,6 @@ export function createNaiveProducer(deps: NaiveProducerDeps): (event: KinesisStr
     );
 
   const generate = async (item: WorkItem) => {
-    await deps.dynamo.send(
-      new PutCommand({
-        TableName: deps.registry,
-        Item: {
-          itemId: item.itemId,
-          status: 'queued',
-          version: 0,
-          modelId: item.modelId ?? deps.defaultModelId,
-          tenant: item.tenant ?? DEFAULT_TENANT,
-          createdAt: new Date().toISOString(),
-        },
-      }),
-    );
     await deps.dynamo.send(
       new PutCommand({
         TableName: deps.table,

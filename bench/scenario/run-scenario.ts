@@ -313,7 +313,7 @@ class Driver {
 
   constructor(
     stack: LocalStack,
-    naive: NaiveFlow | undefined,
+    private readonly naive: NaiveFlow | undefined,
     private readonly model: ModelThread,
     private readonly spec: ScenarioSpec,
     viewers: BenchViewer[],
@@ -356,6 +356,7 @@ class Driver {
         if (itemId === item.itemId) resolve();
       };
     });
+    await this.naive?.register(item);
     if (this.spec.viewers.mode === 'perItem') await Promise.all(slot.map((v) => v.subscribe(item.itemId)));
     await this.put([item]);
     let timer: NodeJS.Timeout | undefined;
@@ -450,6 +451,7 @@ class Driver {
       maxTokens: this.spec.maxTokens,
     };
     this.unended++;
+    await this.naive?.register(item);
     if (this.spec.viewers.mode === 'perItem')
       await Promise.all((this.slots[slot] as BenchViewer[]).map((v) => v.subscribe(itemId)));
     this.tracked.set(itemId, { item, tapped, submittedAt: nowMs() });

@@ -19,8 +19,8 @@ describe('npm run bench -- --quick (its shortest scenario, correctness only)', (
     const pipeline = of('pipeline');
     const naive = of('naive');
     for (const result of [pipeline, naive]) {
-      expect(result.drained).toBe(true);
-      expect(result.items).toMatchObject({
+      expect(result.drained, result.spec.flow).toBe(true);
+      expect(result.items, result.spec.flow).toMatchObject({
         completed: result.items.submitted,
         failed: 0,
         unfinished: 0,
