@@ -106,6 +106,36 @@ describe('producer under injected faults', () => {
       expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 1, claimState: 'completed' });
     });
 
+    it('hands the half-open probe to the next request when the probe is throttled, so the breaker still closes', async () => {
+      const producer = await fixture.handler(
+        { MAX_GENERATION_ATTEMPTS: '1' },
+        { ...FAST_RETRIES, breaker: { failureThreshold: 3, coolDownMs: 200, maxCoolDownMs: 400 } },
+      );
+      const item: WorkItem = {
+        itemId: 'overloaded-then-busy',
+        prompt: 'overloaded then busy',
+        maxTokens: 80,
+      };
+      fixture.bedrock.setFaults({ unavailable: { match: 'overloaded', probability: 1 } });
+      const done = producer.handler(new WorkItemShard().event([item]));
+      await until('the breaker opened', async () => producer.handler.stats().breakerOpenings >= 1);
+      // Act: the model comes back throttling, so the probes after the cool-down are refused with 429,
+      // which says nothing of its availability; then it answers.
+      fixture.bedrock.setFaults({ throttle: { match: 'overloaded', probability: 1 } });
+      const throttledBefore = fixture.bedrock.stats().throttled;
+      await until(
+        'two probes were throttled',
+        async () => fixture.bedrock.stats().throttled - throttledBefore >= 2,
+      );
+      fixture.bedrock.setFaults({});
+      const response = await done;
+      // Assess: a later probe closed the breaker and the item completed in its only attempt.
+      expect(response.batchItemFailures).toEqual([]);
+      const records = (await producer.readChunks()).get(item.itemId) ?? [];
+      expect(records.every((r) => r.attempt === 1)).toBe(true);
+      expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+    });
+
     it('fails an item that waits longer than the maximum wait with quota_wait_exceeded, as its only record', async () => {
       const producer = await fixture.handler({ MAX_QUOTA_WAIT_SECONDS: '1' }, FAST_RETRIES);
       const item: WorkItem = { itemId: 'throttled-always', prompt: 'throttle-me always', maxTokens: 80 };

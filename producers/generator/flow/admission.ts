@@ -26,6 +26,8 @@ export interface Admitted {
   readonly model: string;
   readonly grant: QuotaGrant;
   readonly waitedMs: number;
+  /** Set when this request is the half-open breaker's probe: report its verdict or release it. */
+  readonly probe?: number;
 }
 
 export interface AdmissionOptions {
@@ -198,10 +200,11 @@ export class Admission {
     return breaker.current() === 'closed';
   }
 
-  private grant(entry: Entry, model: string, grant: QuotaGrant): void {
+  private grant(entry: Entry, model: string, grant: QuotaGrant, probe?: number): void {
     this.remove(entry);
     this.o.capacity.take();
-    entry.resolve({ model, grant, waitedMs: this.o.now() - entry.ticket.waitingSince });
+    const waitedMs = this.o.now() - entry.ticket.waitingSince;
+    entry.resolve(probe === undefined ? { model, grant, waitedMs } : { model, grant, waitedMs, probe });
   }
 
   /** Tries the ticket's models in order; 'admitted', or ms until one of them may have room. */
@@ -227,13 +230,14 @@ export class Admission {
         retryInMs = Math.min(retryInMs, answer.retryInMs);
         continue;
       }
-      if (!breaker.tryPass().pass) {
+      const pass = breaker.tryPass();
+      if (!pass.pass) {
         // Another item holds the half-open breaker's one probe.
         await this.o.quota.giveBack(answer.grant);
         blocked.add(model);
         continue;
       }
-      this.grant(entry, model, answer.grant);
+      this.grant(entry, model, answer.grant, pass.probe);
       return 'admitted';
     }
     return retryInMs;

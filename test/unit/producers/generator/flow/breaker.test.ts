@@ -7,6 +7,7 @@ function breaker() {
     failureThreshold: 3,
     coolDownMs: 1_000,
     maxCoolDownMs: 4_000,
+    probeTimeoutMs: 10_000,
     now: () => clock.t,
   });
   return { b, clock };
@@ -31,8 +32,32 @@ describe('CircuitBreaker', () => {
     for (let i = 0; i < 3; i++) b.failure();
     clock.t = 1_000;
     expect(b.current()).toBe('half-open');
-    expect(b.tryPass()).toEqual({ pass: true });
+    expect(b.tryPass()).toEqual({ pass: true, probe: 1 });
     expect(b.tryPass().pass).toBe(false);
+  });
+
+  it('half-open: a probe released without a verdict lets the next request probe, a stale release does not', () => {
+    const { b, clock } = breaker();
+    for (let i = 0; i < 3; i++) b.failure();
+    clock.t = 1_000;
+    const first = b.tryPass();
+    expect(first).toEqual({ pass: true, probe: 1 });
+    b.release(1);
+    expect(b.tryPass()).toEqual({ pass: true, probe: 2 });
+    b.release(1);
+    expect(b.tryPass()).toEqual({ pass: false, retryInMs: 10_000 });
+    expect(b.current()).toBe('half-open');
+  });
+
+  it('half-open: a probe that never reports holds the breaker only until its timeout', () => {
+    const { b, clock } = breaker();
+    for (let i = 0; i < 3; i++) b.failure();
+    clock.t = 1_000;
+    expect(b.tryPass().pass).toBe(true);
+    clock.t = 10_999;
+    expect(b.tryPass()).toEqual({ pass: false, retryInMs: 1 });
+    clock.t = 11_000;
+    expect(b.tryPass()).toEqual({ pass: true, probe: 2 });
   });
 
   it('half-open → closed when the probe succeeds', () => {
@@ -50,7 +75,7 @@ describe('CircuitBreaker', () => {
     for (let i = 0; i < 3; i++) b.failure();
     for (const coolDown of [2_000, 4_000, 4_000]) {
       clock.t = b.reopensAt;
-      expect(b.tryPass()).toEqual({ pass: true });
+      expect(b.tryPass().pass).toBe(true);
       expect(b.failure()).toBe(true);
       expect(b.reopensAt - clock.t).toBe(coolDown);
     }
