@@ -263,7 +263,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       checkpointFile: persist('checkpoints-input.json'),
       ...options.inputMapping,
     });
-    stops.push(() => input.stop({ abandonInFlight }));
+    stops.push(async () => {
+      // Stop reading first, then release the items waiting for admission: the in-flight
+      // invocations end with their running generations instead of their 15-minute budget.
+      const stopped = input.stop({ abandonInFlight });
+      producer.drain();
+      await stopped;
+    });
     halts.push(() => input.stop({ abandonInFlight: true }));
     const chunks = startEventSourceMapping({
       kinesis: streamKinesis,

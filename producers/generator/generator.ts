@@ -119,6 +119,12 @@ export interface GeneratorHandler {
   (event: KinesisStreamEvent, context?: InvocationContext): Promise<KinesisStreamBatchResponse>;
   /** A copy of the counters since this handler was created. */
   stats(): GeneratorStats;
+  /**
+   * The host is stopping (the local stack; Lambda has no such moment): items waiting for admission,
+   * now or later, are released for a redelivery (claim freed, record reported) and no new item is
+   * claimed, so in-flight invocations end as soon as their running generations have.
+   */
+  drain(): void;
 }
 
 type Parsed =
@@ -288,7 +294,10 @@ export function createGeneratorHandler(deps: GeneratorDeps): GeneratorHandler {
   const instance = buildInstance(deps, tuning, stats, now);
   const handler = (event: KinesisStreamEvent, context?: InvocationContext) =>
     runInvocation(deps, tuning, instance, stats, now, event, context);
-  return Object.assign(handler, { stats: () => copyStats(stats) });
+  return Object.assign(handler, {
+    stats: () => copyStats(stats),
+    drain: () => instance.admission.close(),
+  });
 }
 
 function fallbackIds(config: Config): Array<readonly [string, string]> {
@@ -471,7 +480,7 @@ async function processJob({ record, parsed }: Job, ctx: JobContext): Promise<voi
   const { env, instance, tuning, deadline, now, fail } = ctx;
   const { stats, logger } = env;
   const { item, model, adapter } = parsed;
-  if (deadline - now() < tuning.minStartMs) {
+  if (deadline - now() < tuning.minStartMs || instance.admission.isClosed) {
     stats.deferred++;
     logger.warn('too little time left to start a generation; left for a redelivery', itemKeys(item));
     return void fail(record);

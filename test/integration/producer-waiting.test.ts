@@ -4,7 +4,7 @@ import { createGeneratorHandler } from '../../producers/generator/handler.js';
 import type { WorkItem } from '../../shared/contracts/index.js';
 import { createMetrics } from '../../shared/telemetry.js';
 import { lambdaContext, WorkItemShard } from '../factories/work-item-events.js';
-import { checkAttempt, ProducerFixture } from './producer-fixture.js';
+import { checkAttempt, ProducerFixture, until } from './producer-fixture.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 
@@ -73,5 +73,56 @@ describe('producer: waiting for quota across invocations', () => {
       generationsCompleted: 1,
       duplicatesSkipped: 1,
     });
+  });
+
+  it('releases the waiting items at once when its host stops, and claims no more; the redelivery completes them', async () => {
+    // Prepare: one request a minute, and a long budget, so only the stop can end the wait.
+    const producer = await fixture.handler({
+      MODEL_QUOTAS: JSON.stringify({ [MODEL]: { requestsPerMinute: 1, tokensPerMinute: 1_000_000 } }),
+    });
+    const items: WorkItem[] = [
+      { itemId: 'drain-first', prompt: 'The first answer before a stop', maxTokens: 40 },
+      { itemId: 'drain-waits', prompt: 'The second answer before a stop', maxTokens: 40 },
+    ];
+    const event = new WorkItemShard().event(items);
+    const invocation = producer.handler(event, lambdaContext(10 * 60_000));
+    const waitingItem = async () => {
+      for (const item of items) if ((await producer.head(item.itemId))?.waiting === 'quota') return item;
+      return undefined;
+    };
+    await until('an item waits for quota', async () => (await waitingItem()) !== undefined);
+    const waiting = (await waitingItem()) as WorkItem;
+
+    // Act: the host stops.
+    producer.handler.drain();
+    const response = await invocation;
+    const late: WorkItem = { itemId: 'drain-late', prompt: 'Arrives after the stop', maxTokens: 40 };
+    const afterStop = await producer.handler(new WorkItemShard().event([late]), lambdaContext(10 * 60_000));
+
+    // Assess: the waiting item is released (still queued, unleased, no attempt used); a later item is
+    // left for a redelivery without a claim.
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: event.Records[items.indexOf(waiting)]?.kinesis.sequenceNumber },
+    ]);
+    expect(await producer.head(waiting.itemId)).toMatchObject({ status: 'queued', leaseUntil: 0 });
+    expect(afterStop.batchItemFailures).toHaveLength(1);
+    expect(await producer.head('drain-late')).toBeUndefined();
+
+    // Act: the restarted stack's producer, a minute on, gets the batch again.
+    const restarted = createGeneratorHandler({
+      config: producer.config,
+      clients: producer.clients,
+      deadLetters: producer.deadLetters,
+      logger: new Logger({ serviceName: 'producer-test', logLevel: 'SILENT' }),
+      metrics: createMetrics('producer-test'),
+      now: () => Date.now() + 61_000,
+    });
+    const again = await restarted(event, lambdaContext(30_000));
+
+    // Assess: the released item completes in one attempt with the model's text.
+    expect(again.batchItemFailures).toEqual([]);
+    const records = (await producer.readChunks()).get(waiting.itemId) ?? [];
+    expect(new Set(records.map((r) => r.attempt)).size).toBe(1);
+    expect(checkAttempt(records).text).toBe(await fixture.expectedText(waiting, producer.config));
   });
 });

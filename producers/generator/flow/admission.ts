@@ -1,6 +1,6 @@
 import type { Waiting } from '../../../shared/contracts/stored-item.js';
 import type { Priority } from '../../../shared/contracts/work-item.js';
-import { QuotaWaitExceededError } from '../errors.js';
+import { QuotaWaitExceededError, ReleasedError } from '../errors.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CapacityGate } from './capacity.js';
 import type { FleetQuota, QuotaGrant } from './fleet-quota.js';
@@ -72,8 +72,26 @@ export class Admission {
   /** Something changed while a round ran: look again without napping. */
   private dirty = false;
   private wake: (() => void) | undefined;
+  private closedForHost = false;
 
   constructor(private readonly o: AdmissionOptions) {}
+
+  /** True once `close` was called: nothing is admitted any more. */
+  get isClosed(): boolean {
+    return this.closedForHost;
+  }
+
+  /**
+   * The host is stopping: every item waiting now, and any that asks from now on, is rejected with a
+   * `ReleasedError` (its generation frees the claim and reports the record for a redelivery).
+   */
+  close(): void {
+    this.closedForHost = true;
+    for (const entry of [...this.queue]) {
+      this.remove(entry);
+      entry.reject(new ReleasedError(entry.ticket.itemId));
+    }
+  }
 
   /** Items waiting now. */
   get waiting(): number {
@@ -82,6 +100,7 @@ export class Admission {
 
   /** Waits for a model request slot for `ticket`. */
   admit(ticket: AdmissionTicket): Promise<Admitted> {
+    if (this.closedForHost) return Promise.reject(new ReleasedError(ticket.itemId));
     const onAbort = () => this.poke();
     ticket.signal.addEventListener('abort', onAbort, { once: true });
     return new Promise<Admitted>((resolve, reject) => {
@@ -201,6 +220,12 @@ export class Admission {
   }
 
   private grant(entry: Entry, model: string, grant: QuotaGrant, probe?: number): void {
+    if (!this.queue.includes(entry)) {
+      // Released by `close` while its quota was asked for: the quota and the probe go back.
+      this.o.quota.giveBack(grant).catch(this.o.onError);
+      if (probe !== undefined) this.o.breakerOf(model).release(probe);
+      return;
+    }
     this.remove(entry);
     this.o.capacity.take();
     const waitedMs = this.o.now() - entry.ticket.waitingSince;

@@ -6,7 +6,7 @@ import { CircuitBreaker } from '../../../../../producers/generator/flow/breaker.
 import { CapacityGate } from '../../../../../producers/generator/flow/capacity.js';
 import { FleetQuota } from '../../../../../producers/generator/flow/fleet-quota.js';
 import { CountingQuotaStore } from '../../../../support/counting-quota-store.js';
-import { QuotaWaitExceededError } from '../../../../../producers/generator/errors.js';
+import { QuotaWaitExceededError, ReleasedError } from '../../../../../producers/generator/errors.js';
 
 const PRIMARY = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const FALLBACK = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
@@ -148,5 +148,19 @@ describe('Admission', () => {
     expect(admitted.length).toBeLessThan(100);
     expect(admitted.length).toBe(capacity.inUse);
     expect(waiting).toContain('capacity');
+  });
+
+  it('close releases every waiting item and refuses later ones, without admitting them', async () => {
+    const { a } = admission({ rpm: { [PRIMARY]: 0, [FALLBACK]: 0 } });
+    const waiting: Waiting[] = [];
+    const early = a.admit(ticket('early', 'normal', waiting));
+    early.catch(() => {});
+    await vi.advanceTimersByTimeAsync(50);
+    expect(waiting).toEqual(['quota']);
+    a.close();
+    await expect(early).rejects.toBeInstanceOf(ReleasedError);
+    await expect(a.admit(ticket('late', 'high'))).rejects.toBeInstanceOf(ReleasedError);
+    expect(a.waiting).toBe(0);
+    expect(a.isClosed).toBe(true);
   });
 });
