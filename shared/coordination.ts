@@ -54,19 +54,28 @@ export async function publishConsumerLag(
   }
 }
 
-/** The largest fresh lag over the chunk stream's shards, or undefined when no shard reported lately. */
+/** One shard's latest lag report: the age of the oldest record of its latest batch, and when. */
+export interface LagReport {
+  readonly shardId: string;
+  readonly lagMs: number;
+  /** Epoch ms at which the consumer took that batch. */
+  readonly at: number;
+}
+
+/** The chunk stream's shards' lag reports made within `LAG_FRESH_MS` (none when no shard reported lately). */
 export async function readConsumerLag(
   dynamo: DynamoDBDocumentClient,
   table: string,
   now: number,
-): Promise<number | undefined> {
+): Promise<readonly LagReport[]> {
   const { Item } = await withRetry(
     () => dynamo.send(new GetCommand({ TableName: table, Key: { pk: CONSUMER_LAG_KEY } })),
     retry(`GetItem ${table}/${CONSUMER_LAG_KEY}`),
   );
-  if (!Item) return undefined;
-  const fresh = Object.values(LagRow.parse(Item).shards).filter((e) => now - e.at < LAG_FRESH_MS);
-  return fresh.length ? Math.max(...fresh.map((e) => e.lagMs)) : undefined;
+  if (!Item) return [];
+  return Object.entries(LagRow.parse(Item).shards)
+    .filter(([, e]) => now - e.at < LAG_FRESH_MS)
+    .map(([shardId, e]) => ({ shardId, lagMs: e.lagMs, at: e.at }));
 }
 
 /** Calls `read` at most once per `everyMs` and otherwise answers from its last result. */
