@@ -9,7 +9,10 @@ export interface ClaimKeeperOptions {
   readonly tickMs: number;
   /** Lease of a running generation (renewed every quarter of it). */
   readonly leaseMs: number;
-  /** Lease of a waiting one (renewed every quarter of it). */
+  /**
+   * Lease of a waiting one, renewed every half of it: a waiting item loses nothing to a takeover
+   * a little later, and a crowd of them would otherwise cost the table a write every few seconds each.
+   */
   readonly waitLeaseMs: number;
   readonly logger: Logger;
   readonly now: () => number;
@@ -61,8 +64,9 @@ export class ClaimKeeper {
     for (const entry of this.held.values()) {
       if (entry.renewAt > now) continue;
       const { generation } = entry;
-      const leaseMs = generation.phase === 'waiting' ? this.o.waitLeaseMs : this.o.leaseMs;
-      entry.renewAt = now + leaseMs / 4;
+      const waiting = generation.phase === 'waiting';
+      const leaseMs = waiting ? this.o.waitLeaseMs : this.o.leaseMs;
+      entry.renewAt = now + (waiting ? leaseMs / 2 : leaseMs / 4);
       const { signal } = generation.controller;
       const attempt = generation.attempt;
       this.o.claims.renew(generation.itemId, attempt, signal, leaseMs).then(
