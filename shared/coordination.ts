@@ -6,7 +6,8 @@ import { withRetry } from './retry.js';
 /**
  * The consumer's lag, as producers read it to decide whether to admit new generations: one row in
  * the coordination table with one entry per chunk-stream shard, `{ lagMs, at }`, where `lagMs` is the
- * age of the oldest record of that shard's latest batch when the consumer took it.
+ * age of the oldest record of that shard's latest batch once the consumer had stored it and posted
+ * it to viewers.
  */
 export const CONSUMER_LAG_KEY = 'lag#consumer';
 
@@ -103,7 +104,7 @@ export interface LagBatch {
 }
 
 /**
- * Reports a consumer's lag from each batch it takes: the age of the batch's oldest record, per shard,
+ * Reports a consumer's lag from each batch it has handled: the age of the batch's oldest record, per shard,
  * written at most once per `everyMs` per shard (or at once when it crosses `urgentAboveMs`), in the
  * background so the batch never waits for it. Failures are logged and dropped: lag is advisory.
  */
