@@ -104,9 +104,9 @@ export interface LagBatch {
 }
 
 /**
- * Reports a consumer's lag from each batch it has handled: the age of the batch's oldest record, per shard,
- * written at most once per `everyMs` per shard (or at once when it crosses `urgentAboveMs`), in the
- * background so the batch never waits for it. Failures are logged and dropped: lag is advisory.
+ * Reports a consumer's lag from each batch it has handled: the age of the batch's oldest record, per
+ * shard, written at most once per `everyMs` per shard, in the background so the batch never waits
+ * for it. Failures are logged and dropped: lag is advisory.
  */
 export function createLagReporter(options: {
   readonly dynamo: DynamoDBDocumentClient;
