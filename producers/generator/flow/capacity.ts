@@ -9,6 +9,13 @@ export interface CapacityGateOptions {
   readonly readLag: () => Promise<readonly LagReport[]>;
   /** The window at the start and after idling. Default 50 (at most `maxRunning`). */
   readonly initialWindow?: number;
+  /**
+   * The window never halves below this. A consumer retrying failed batches reports a lag over the
+   * target however few generations run; halving on it down to one would stall the items for as
+   * long as the faults last, and a window that small sees too few reports to grow back. Default
+   * 10 (at most `maxRunning`).
+   */
+  readonly minWindow?: number;
   /** Share of the window it grows by per second while the consumer keeps up (at least 1). Default 0.1. */
   readonly growthPerSecond?: number;
   /** A decrease leaves this share of the generations running. Default 0.5. */
@@ -26,7 +33,7 @@ export interface CapacityGateOptions {
  * the last look (the largest of them): a shard that went quiet keeps its last report for a while,
  * and reading it again would count one congestion many times. By that lag:
  *
- * - over the target: the window halves, at most once per cool-down;
+ * - over the target: the window halves, at most once per cool-down, never below `minWindow`;
  * - at or under the target: it grows by a share of itself per second — gently, so a crowd of
  *   waiting items is let in only as fast as the lag is seen to stay low, never on time alone (no
  *   new report, as from a consumer too busy to write one, holds the window where it is).
@@ -36,6 +43,7 @@ export interface CapacityGateOptions {
  */
 export class CapacityGate {
   private readonly initialWindow: number;
+  private readonly minWindow: number;
   private readonly growthPerSecond: number;
   private readonly decreaseFactor: number;
   private readonly cooldownMs: number;
@@ -49,7 +57,8 @@ export class CapacityGate {
 
   constructor(private readonly o: CapacityGateOptions) {
     if (!(o.maxRunning >= 1)) throw new RangeError(`maxRunning must be >= 1, got ${o.maxRunning}`);
-    this.initialWindow = Math.min(o.maxRunning, o.initialWindow ?? 50);
+    this.minWindow = Math.min(o.maxRunning, o.minWindow ?? 10);
+    this.initialWindow = Math.max(this.minWindow, Math.min(o.maxRunning, o.initialWindow ?? 50));
     this.growthPerSecond = o.growthPerSecond ?? 0.1;
     this.decreaseFactor = o.decreaseFactor ?? 0.5;
     this.cooldownMs = o.cooldownMs ?? 2_000;
@@ -76,7 +85,7 @@ export class CapacityGate {
     if (lag !== undefined) this.reportedAt = now;
     if (lag !== undefined && lag > this.o.lagTargetMs) {
       if (now - this.decreasedAt >= this.cooldownMs) {
-        this.value = Math.max(1, this.value * this.decreaseFactor);
+        this.value = Math.max(this.minWindow, this.value * this.decreaseFactor);
         this.decreasedAt = now;
       }
     } else if (lag !== undefined) {

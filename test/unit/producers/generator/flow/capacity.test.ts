@@ -71,6 +71,17 @@ describe('CapacityGate', () => {
     expect(capacity.hasRoom()).toBe(false);
   });
 
+  it('never halves below its floor, so a consumer lagging on retried batches does not stall the items', async () => {
+    const { capacity, clock, report, start } = gate();
+    start(50);
+    for (let i = 0; i < 6; i++) {
+      report(5_000);
+      await capacity.observe();
+      clock.t += 2_000;
+    }
+    expect(capacity.window()).toBe(10);
+  });
+
   it('takes the largest lag among the shards that reported since the last look, ignoring a quiet shard', async () => {
     const { capacity, clock, report, start } = gate();
     start(50);
