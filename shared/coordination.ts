@@ -6,8 +6,7 @@ import { withRetry } from './retry.js';
 /**
  * The consumer's lag, as producers read it to decide whether to admit new generations: one row in
  * the coordination table with one entry per chunk-stream shard, `{ lagMs, at }`, where `lagMs` is the
- * age of the oldest record of that shard's latest batch once the consumer had stored it and posted
- * it to viewers.
+ * age of the oldest record of that shard's latest batch when the consumer took it.
  */
 export const CONSUMER_LAG_KEY = 'lag#consumer';
 
@@ -55,28 +54,19 @@ export async function publishConsumerLag(
   }
 }
 
-/** One shard's latest lag report: the age of the oldest record of its latest batch, and when. */
-export interface LagReport {
-  readonly shardId: string;
-  readonly lagMs: number;
-  /** Epoch ms at which the consumer took that batch. */
-  readonly at: number;
-}
-
-/** The chunk stream's shards' lag reports made within `LAG_FRESH_MS` (none when no shard reported lately). */
+/** The largest fresh lag over the chunk stream's shards, or undefined when no shard reported lately. */
 export async function readConsumerLag(
   dynamo: DynamoDBDocumentClient,
   table: string,
   now: number,
-): Promise<readonly LagReport[]> {
+): Promise<number | undefined> {
   const { Item } = await withRetry(
     () => dynamo.send(new GetCommand({ TableName: table, Key: { pk: CONSUMER_LAG_KEY } })),
     retry(`GetItem ${table}/${CONSUMER_LAG_KEY}`),
   );
-  if (!Item) return [];
-  return Object.entries(LagRow.parse(Item).shards)
-    .filter(([, e]) => now - e.at < LAG_FRESH_MS)
-    .map(([shardId, e]) => ({ shardId, lagMs: e.lagMs, at: e.at }));
+  if (!Item) return undefined;
+  const fresh = Object.values(LagRow.parse(Item).shards).filter((e) => now - e.at < LAG_FRESH_MS);
+  return fresh.length ? Math.max(...fresh.map((e) => e.lagMs)) : undefined;
 }
 
 /** Calls `read` at most once per `everyMs` and otherwise answers from its last result. */
@@ -104,9 +94,8 @@ export interface LagBatch {
 }
 
 /**
- * Reports a consumer's lag from each batch it has handled: the age of the batch's oldest record, per
- * shard, written at most once per `everyMs` per shard, in the background so the batch never waits
- * for it. Failures are logged and dropped: lag is advisory.
+ * Reports a consumer's lag from each batch it takes: the age of the batch's oldest record, per shard,
+ * written at most once per `everyMs` per shard, in the background so the batch never waits for it. Failures are logged and dropped: lag is advisory.
  */
 export function createLagReporter(options: {
   readonly dynamo: DynamoDBDocumentClient;

@@ -147,6 +147,7 @@ export function createReassemblerHandler(
   }
 
   return async (event) => {
+    reportLag(event);
     const startedAt = now();
     const failed: string[] = [];
     const byItem = new Map<string, ItemBatch>();
@@ -247,8 +248,6 @@ export function createReassemblerHandler(
       metrics.addMetric('BatchFanoutMs', MetricUnit.Milliseconds, now() - fanoutStartedAt);
       metrics.publishStoredMetrics();
     }
-    // Reported once the batch is stored and posted to viewers, so the lag holds its handling too.
-    reportLag(event);
 
     return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
   };

@@ -30,8 +30,7 @@ function admission(
   const capacity = new CapacityGate({
     maxRunning: 100,
     lagTargetMs: 1_000,
-    readLag: async () =>
-      options.lagMs === undefined ? [] : [{ shardId: 'shard-0', lagMs: options.lagMs, at: now() }],
+    readLagMs: async () => options.lagMs,
     ...(options.initialWindow === undefined ? {} : { initialWindow: options.initialWindow }),
     now,
   });
