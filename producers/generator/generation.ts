@@ -152,13 +152,11 @@ export class Generation {
       this.shownWaiting = undefined;
     }
     const attempt = this.current;
-    // A probe that learnt nothing of the model's availability lets the next request probe.
-    const releaseProbe = () => {
-      if (admitted.probe !== undefined) env.breakerOf(admitted.model).release(admitted.probe);
-    };
+    // A probe hands its turn on here; an outcome that tells the model's availability (`success` or
+    // `failure` below, before any await) settles the breaker over it.
+    if (admitted.probe !== undefined) env.breakerOf(admitted.model).release(admitted.probe);
     switch (outcome.kind) {
       case 'refused':
-        if (classifyAwsError(outcome.cause) === 'throttling') releaseProbe();
         await this.refused(admitted.model, outcome.cause);
         return undefined;
       case 'retry':
@@ -167,13 +165,10 @@ export class Generation {
         env.breakerOf(admitted.model).success();
         return { kind: 'completed', attempt };
       case 'failed':
-        releaseProbe();
         return { kind: 'failed', attempt, error: outcome.error };
       case 'superseded':
-        releaseProbe();
         return { kind: 'superseded', attempt };
       case 'unwritable':
-        releaseProbe();
         return { kind: 'unwritable', attempt, error: outcome.error };
     }
   }

@@ -482,7 +482,10 @@ async function processJob({ record, parsed }: Job, ctx: JobContext): Promise<voi
   const { item, model, adapter } = parsed;
   if (deadline - now() < tuning.minStartMs || instance.admission.isClosed) {
     stats.deferred++;
-    logger.warn('too little time left to start a generation; left for a redelivery', itemKeys(item));
+    const why = instance.admission.isClosed
+      ? 'the producer is draining'
+      : 'too little time left to start a generation';
+    logger.warn(`${why}; left for a redelivery`, itemKeys(item));
     return void fail(record);
   }
   let claim: ClaimResult;

@@ -228,8 +228,7 @@ export class Admission {
     }
     this.remove(entry);
     this.o.capacity.take();
-    const waitedMs = this.o.now() - entry.ticket.waitingSince;
-    entry.resolve(probe === undefined ? { model, grant, waitedMs } : { model, grant, waitedMs, probe });
+    entry.resolve({ model, grant, waitedMs: this.o.now() - entry.ticket.waitingSince, probe });
   }
 
   /** Tries the ticket's models in order; 'admitted', or ms until one of them may have room. */
