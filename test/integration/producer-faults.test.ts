@@ -5,7 +5,13 @@ import { createGeneratorHandler } from '../../producers/generator/handler.js';
 import { createLogger, createMetrics } from '../../shared/telemetry.js';
 import type { ChunkRecord, WorkItem } from '../../shared/contracts/index.js';
 import { WorkItemShard } from '../factories/work-item-events.js';
-import { attemptOf, checkAttempt, ProducerFixture, until } from './producer-fixture.js';
+import {
+  attemptOf,
+  checkAttempt,
+  ProducerFixture,
+  type ProducerUnderTest,
+  until,
+} from './producer-fixture.js';
 
 /** Short pauses, so retries take milliseconds. */
 const FAST_RETRIES = {
@@ -30,6 +36,12 @@ describe('producer under injected faults', () => {
   afterAll(async () => {
     await fixture?.stop();
   });
+  /** The item's records are all of its first attempt, and hold exactly the model's text. */
+  const expectFirstAttemptText = async (producer: ProducerUnderTest, item: WorkItem) => {
+    const records = (await producer.readChunks()).get(item.itemId) ?? [];
+    expect(records.every((r) => r.attempt === 1)).toBe(true);
+    expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+  };
 
   describe('model faults', () => {
     it('waits out a throttled request without using an attempt and completes in the same attempt', async () => {
@@ -43,9 +55,7 @@ describe('producer under injected faults', () => {
       await producer.handler(new WorkItemShard().event([item]));
       // Assess
       expect(fixture.bedrock.stats().throttled - throttledBefore).toBe(1);
-      const records = (await producer.readChunks()).get(item.itemId) ?? [];
-      expect(records.every((r) => r.attempt === 1)).toBe(true);
-      expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+      await expectFirstAttemptText(producer, item);
       expect(producer.handler.stats()).toMatchObject({
         modelThrottles: 1,
         requestsRefused: 1,
@@ -71,9 +81,7 @@ describe('producer under injected faults', () => {
       const response = await done;
       // Assess: nothing failed, no attempt was used up, the text is the model's.
       expect(response.batchItemFailures).toEqual([]);
-      const records = (await producer.readChunks()).get(item.itemId) ?? [];
-      expect(records.every((r) => r.attempt === 1)).toBe(true);
-      expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+      await expectFirstAttemptText(producer, item);
       expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 1, claimState: 'completed' });
       expect(producer.handler.stats().requestsRefused).toBeGreaterThanOrEqual(5);
     });
@@ -100,9 +108,7 @@ describe('producer under injected faults', () => {
       expect(response.batchItemFailures).toEqual([]);
       // Three to open it, then the half-open probe that opened it again.
       expect(fixture.bedrock.stats().unavailable - before).toBeGreaterThanOrEqual(4);
-      const records = (await producer.readChunks()).get(item.itemId) ?? [];
-      expect(records.every((r) => r.attempt === 1)).toBe(true);
-      expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+      await expectFirstAttemptText(producer, item);
       expect(await producer.head(item.itemId)).toMatchObject({ claimedAttempt: 1, claimState: 'completed' });
     });
 
@@ -131,9 +137,7 @@ describe('producer under injected faults', () => {
       const response = await done;
       // Assess: a later probe closed the breaker and the item completed in its only attempt.
       expect(response.batchItemFailures).toEqual([]);
-      const records = (await producer.readChunks()).get(item.itemId) ?? [];
-      expect(records.every((r) => r.attempt === 1)).toBe(true);
-      expect(checkAttempt(records).text).toBe(await fixture.expectedText(item, producer.config));
+      await expectFirstAttemptText(producer, item);
     });
 
     it('fails an item that waits longer than the maximum wait with quota_wait_exceeded, as its only record', async () => {

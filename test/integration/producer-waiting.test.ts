@@ -1,12 +1,25 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGeneratorHandler } from '../../producers/generator/handler.js';
+import { createGeneratorHandler, type GeneratorTuning } from '../../producers/generator/handler.js';
 import type { WorkItem } from '../../shared/contracts/index.js';
 import { createMetrics } from '../../shared/telemetry.js';
 import { lambdaContext, WorkItemShard } from '../factories/work-item-events.js';
-import { checkAttempt, ProducerFixture, until } from './producer-fixture.js';
+import { checkAttempt, ProducerFixture, type ProducerUnderTest, until } from './producer-fixture.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+
+/** A second producer on the same stack whose clock runs a minute ahead (a redelivery after a wait). */
+function aMinuteLater(producer: ProducerUnderTest, tuning?: Partial<GeneratorTuning>) {
+  return createGeneratorHandler({
+    config: producer.config,
+    clients: producer.clients,
+    deadLetters: producer.deadLetters,
+    logger: new Logger({ serviceName: 'producer-test', logLevel: 'SILENT' }),
+    metrics: createMetrics('producer-test'),
+    now: () => Date.now() + 61_000,
+    ...(tuning ? { tuning } : {}),
+  });
+}
 
 describe('producer: waiting for quota across invocations', () => {
   let fixture: ProducerFixture;
@@ -50,15 +63,7 @@ describe('producer: waiting for quota across invocations', () => {
     });
 
     // Act: Lambda delivers the batch again a minute later (a producer whose clock is a minute on).
-    const later = createGeneratorHandler({
-      config: producer.config,
-      clients: producer.clients,
-      deadLetters: producer.deadLetters,
-      logger: new Logger({ serviceName: 'producer-test', logLevel: 'SILENT' }),
-      metrics: createMetrics('producer-test'),
-      now: () => Date.now() + 61_000,
-      tuning: { leaseMs: 1_500 },
-    });
+    const later = aMinuteLater(producer, { leaseMs: 1_500 });
     const again = await later(event, lambdaContext(30_000));
 
     // Assess: the first item is not generated again; the released one completes with the model's text.
@@ -109,14 +114,7 @@ describe('producer: waiting for quota across invocations', () => {
     expect(await producer.head('drain-late')).toBeUndefined();
 
     // Act: the restarted stack's producer, a minute on, gets the batch again.
-    const restarted = createGeneratorHandler({
-      config: producer.config,
-      clients: producer.clients,
-      deadLetters: producer.deadLetters,
-      logger: new Logger({ serviceName: 'producer-test', logLevel: 'SILENT' }),
-      metrics: createMetrics('producer-test'),
-      now: () => Date.now() + 61_000,
-    });
+    const restarted = aMinuteLater(producer);
     const again = await restarted(event, lambdaContext(30_000));
 
     // Assess: the released item completes in one attempt with the model's text.
