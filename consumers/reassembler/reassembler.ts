@@ -147,7 +147,7 @@ export function createReassemblerHandler(
   }
 
   return async (event) => {
-    reportLag(event);
+    const lagHandled = reportLag(event);
     const startedAt = now();
     const failed: string[] = [];
     const byItem = new Map<string, ItemBatch>();
@@ -248,6 +248,8 @@ export function createReassemblerHandler(
       metrics.addMetric('BatchFanoutMs', MetricUnit.Milliseconds, now() - fanoutStartedAt);
       metrics.publishStoredMetrics();
     }
+    // Reported once the batch is stored and posted to viewers, so the lag holds its handling too.
+    lagHandled();
 
     return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
   };

@@ -217,7 +217,7 @@ function buildInstance(
   const capacity = new CapacityGate({
     maxRunning: p.maxConcurrentGenerations,
     lagTargetMs: p.consumerLagTargetMs,
-    readLagMs: readLag,
+    readLag,
     now,
   });
   const admission = new Admission({

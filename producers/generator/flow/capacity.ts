@@ -1,53 +1,79 @@
-import { Aimd, type AimdOptions, type AimdState } from './aimd.js';
+import type { LagReport } from '../../../shared/coordination.js';
 
 export interface CapacityGateOptions {
   /** The most generations this instance runs at once. */
   readonly maxRunning: number;
-  /** Consumer lag above which the window shrinks. */
+  /** Consumer lag above which the window shrinks; it grows only while new reports are under it. */
   readonly lagTargetMs: number;
-  /** Reads the consumer's latest lag (cached by the reader); undefined when unknown. */
-  readonly readLagMs: () => Promise<number | undefined>;
-  readonly aimd?: Partial<AimdOptions>;
+  /** Reads the consumer's latest lag reports, one per shard (cached by the reader). */
+  readonly readLag: () => Promise<readonly LagReport[]>;
   /** The window at the start and after idling. Default 50 (at most `maxRunning`). */
   readonly initialWindow?: number;
+  /**
+   * The window never halves below this. A consumer slowed by something other than the producers'
+   * load (faults, a thread or table it shares) reports a lag over the target however few
+   * generations run; halving on it down to one would stall the items for as long as that lasts.
+   * Default 10 (at most `maxRunning`).
+   */
+  readonly minWindow?: number;
+  /** Share of the window it grows by per second while the consumer keeps up (at least 1). Default 0.1. */
+  readonly growthPerSecond?: number;
+  /** A decrease leaves this share of the generations running. Default 0.5. */
+  readonly decreaseFactor?: number;
+  /** Decreases closer together than this count once: new starts need time to show in the lag. Default 2 s. */
+  readonly cooldownMs?: number;
   readonly now: () => number;
 }
 
 /**
- * How many generations this producer instance may run at once: an AIMD window on the consumer's lag,
- * so the producers admit new generations only while the pipeline behind them keeps up. A lag over
- * the target halves the window (once per cool-down); time grows it back by a few generations per
- * second. Generations already running are never stopped: the window only gates new starts.
+ * How many generations this producer instance may run at once: a window on the consumer's lag, so
+ * the producers admit new generations only while the pipeline behind them keeps up. Generations
+ * already running are never stopped: the window only gates new starts, which then run for seconds,
+ * so the lag answers a change of the window late. The window moves only on lag reports made since
+ * the last look (the largest of them): a shard that went quiet keeps its last report for a while,
+ * and reading it again would count one congestion many times. By that lag:
  *
- * The window starts small and grows with time while the lag stays under the target, so a crowd of
- * new items is let in as fast as the consumer is seen to keep up, not all at once. A window the
- * producer does not use is brought back to twice what runs, so an idle spell does not leave it wide
- * open for the next crowd (as TCP validates an unused congestion window).
+ * - over the target: the window halves, at most once per cool-down, never below `minWindow`;
+ * - at or under the target: it grows by a share of itself per second — gently, so a crowd of
+ *   waiting items is let in only as fast as the lag is seen to stay low;
+ * - no new report while some shard's last one is still fresh (a consumer too busy to write one):
+ *   the window holds where it is;
+ * - no fresh report from any shard (the consumer has had nothing new to read): it grows on time.
+ *
+ * The consumer leaves records handed to it again out of its lag (`createLagReporter`), so a batch
+ * retried through faults does not close the window on generations that could run.
+ *
+ * A window the producer does not use is brought back to twice what runs, so an idle spell does not
+ * leave it wide open for the next crowd (as TCP validates an unused congestion window).
  */
 export class CapacityGate {
-  private readonly aimd: Aimd;
-  private readonly options: AimdOptions;
   private readonly initialWindow: number;
-  private state: AimdState;
+  private readonly minWindow: number;
+  private readonly growthPerSecond: number;
+  private readonly decreaseFactor: number;
+  private readonly cooldownMs: number;
+  private value: number;
+  /** When the last look found a new report. */
+  private reportedAt: number;
+  private decreasedAt = Number.NEGATIVE_INFINITY;
+  /** The latest report seen of each shard (its time). */
+  private readonly seen = new Map<string, number>();
   private running = 0;
 
   constructor(private readonly o: CapacityGateOptions) {
-    this.options = {
-      min: 1,
-      max: o.maxRunning,
-      decreaseFactor: 0.5,
-      increasePerSecond: Math.max(1, o.maxRunning / 50),
-      cooldownMs: 1_000,
-      ...o.aimd,
-    };
-    this.aimd = new Aimd(this.options);
-    this.initialWindow = Math.min(o.maxRunning, o.initialWindow ?? 50);
-    this.state = this.restartedAt(this.initialWindow, o.now());
+    if (!(o.maxRunning >= 1)) throw new RangeError(`maxRunning must be >= 1, got ${o.maxRunning}`);
+    this.minWindow = Math.min(o.maxRunning, o.minWindow ?? 10);
+    this.initialWindow = Math.max(this.minWindow, Math.min(o.maxRunning, o.initialWindow ?? 50));
+    this.growthPerSecond = o.growthPerSecond ?? 0.1;
+    this.decreaseFactor = o.decreaseFactor ?? 0.5;
+    this.cooldownMs = o.cooldownMs ?? 2_000;
+    this.value = this.initialWindow;
+    this.reportedAt = o.now();
   }
 
   /** The window now, in generations. */
   window(): number {
-    return Math.max(1, Math.floor(this.aimd.valueAt(this.state, this.o.now())));
+    return Math.max(1, Math.floor(this.value));
   }
 
   /** Generations running now. */
@@ -55,14 +81,38 @@ export class CapacityGate {
     return this.running;
   }
 
-  /** Reads the consumer's lag and shrinks the window while it is over the target. */
+  /**
+   * Reads the consumer's lag and moves the window by the reports made since the last look. Returns
+   * the lag it moved on: 0 when no shard reported lately, undefined when no report is new.
+   */
   async observe(): Promise<number | undefined> {
-    const unused = Math.max(this.initialWindow, 2 * this.running);
-    if (this.window() > unused) this.state = this.restartedAt(unused, this.o.now());
-    const lag = await this.o.readLagMs();
+    const reports = await this.o.readLag();
+    // No shard reported lately: the consumer has had no new records, so there is nothing to protect.
+    const lag = reports.length === 0 ? 0 : this.newest(reports);
+    const now = this.o.now();
+    // Growth is for the time since the previous new report; a long gap is no licence to grow by all of it.
+    const elapsedS = Math.min(1, Math.max(0, now - this.reportedAt) / 1000);
+    if (lag !== undefined) this.reportedAt = now;
     if (lag !== undefined && lag > this.o.lagTargetMs) {
-      const next = this.aimd.decrease(this.state, this.o.now());
-      if (next) this.state = next;
+      if (now - this.decreasedAt >= this.cooldownMs) {
+        this.value = Math.max(this.minWindow, this.value * this.decreaseFactor);
+        this.decreasedAt = now;
+      }
+    } else if (lag !== undefined) {
+      const step = Math.max(1, this.value * this.growthPerSecond) * elapsedS;
+      this.value = Math.min(this.o.maxRunning, this.value + step);
+    }
+    this.value = Math.min(this.value, Math.max(this.initialWindow, 2 * this.running));
+    return lag;
+  }
+
+  /** The largest lag among the reports newer than those seen before; undefined when none is. */
+  private newest(reports: readonly LagReport[]): number | undefined {
+    let lag: number | undefined;
+    for (const { shardId, lagMs, at } of reports) {
+      if (at <= (this.seen.get(shardId) ?? Number.NEGATIVE_INFINITY)) continue;
+      this.seen.set(shardId, at);
+      lag = Math.max(lag ?? 0, lagMs);
     }
     return lag;
   }
@@ -80,15 +130,6 @@ export class CapacityGate {
   /** A generation started. */
   take(): void {
     this.running++;
-  }
-
-  /**
-   * A window of `value` at `now` that grows from there, yet may still halve at once on congestion
-   * (its last decrease dated one cool-down back).
-   */
-  private restartedAt(value: number, now: number): AimdState {
-    const { cooldownMs, increasePerSecond } = this.options;
-    return { value: value - (cooldownMs / 1000) * increasePerSecond, decreasedAt: now - cooldownMs };
   }
 
   /** A generation ended. */

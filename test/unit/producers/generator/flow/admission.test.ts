@@ -30,7 +30,8 @@ function admission(
   const capacity = new CapacityGate({
     maxRunning: 100,
     lagTargetMs: 1_000,
-    readLagMs: async () => options.lagMs,
+    readLag: async () =>
+      options.lagMs === undefined ? [] : [{ shardId: 'shard-0', lagMs: options.lagMs, at: now() }],
     ...(options.initialWindow === undefined ? {} : { initialWindow: options.initialWindow }),
     now,
   });

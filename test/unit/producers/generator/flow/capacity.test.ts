@@ -1,54 +1,124 @@
 import { describe, expect, it } from 'vitest';
 import { CapacityGate } from '../../../../../producers/generator/flow/capacity.js';
+import type { LagReport } from '../../../../../shared/coordination.js';
 
-/** A gate on a simulated clock whose consumer lag the test sets. */
+/** A gate on a simulated clock; the test writes the consumer's lag reports. */
 function gate(maxRunning = 200) {
   const clock = { t: 1_000_000 };
-  const lag: { ms: number | undefined } = { ms: undefined };
+  const reports = new Map<string, LagReport>();
   const capacity = new CapacityGate({
     maxRunning,
     lagTargetMs: 1_000,
-    readLagMs: async () => lag.ms,
+    readLag: async () => [...reports.values()],
     now: () => clock.t,
   });
+  /** A new report of `shardId`, made now. */
+  const report = (lagMs: number, shardId = 'shard-0') =>
+    reports.set(shardId, { shardId, lagMs, at: clock.t });
   const start = (n: number) => {
     for (let i = 0; i < n && capacity.hasRoom(); i++) capacity.take();
   };
-  return { capacity, clock, lag, start };
+  return { capacity, clock, report, start, reports };
 }
 
 describe('CapacityGate', () => {
-  it('lets a crowd in at the initial window, then more as time passes with the lag under target', async () => {
-    const { capacity, clock, lag, start } = gate();
+  it('lets a crowd in at the initial window, then grows by a tenth a second while new reports stay under target', async () => {
+    const { capacity, clock, report, start } = gate();
     start(1_000);
     expect(capacity.inUse).toBe(50);
-    lag.ms = 300;
-    clock.t += 1_000;
-    await capacity.observe();
+    for (let s = 0; s < 3; s++) {
+      clock.t += 1_000;
+      report(300);
+      await capacity.observe();
+    }
     start(1_000);
-    // 200 / 50 = 4 more per second.
-    expect(capacity.inUse).toBe(54);
+    // 50 → 55 → 60.5 → 66.55
+    expect(capacity.inUse).toBe(66);
   });
 
-  it('halves the window while the consumer lags, once per cool-down', async () => {
-    const { capacity, clock, lag, start } = gate();
-    clock.t += 10_000;
-    start(90);
+  it('never grows on time alone: without a new report the window holds', async () => {
+    const { capacity, clock, report, start } = gate();
+    start(50);
+    report(300);
     await capacity.observe();
     const before = capacity.window();
-    lag.ms = 5_000;
+    for (let s = 0; s < 10; s++) {
+      clock.t += 1_000;
+      await capacity.observe();
+    }
+    expect(capacity.window()).toBe(before);
+  });
+
+  it('grows on time while no shard has a fresh report: an idle consumer has nothing to protect', async () => {
+    const { capacity, clock, report, start, reports } = gate();
+    start(50);
+    report(300);
     await capacity.observe();
+    reports.clear();
+    for (let s = 0; s < 3; s++) {
+      clock.t += 1_000;
+      await capacity.observe();
+    }
+    start(1_000);
+    // 50 → 55 → 60.5 → 66.55
+    expect(capacity.inUse).toBe(66);
+  });
+
+  it('halves the window on a new report over target, once per cool-down, and not again for the same report', async () => {
+    const { capacity, clock, report, start } = gate();
+    start(50);
+    report(5_000);
     await capacity.observe();
-    expect(capacity.window()).toBe(Math.floor(before / 2));
+    expect(capacity.window()).toBe(25);
+    clock.t += 2_500;
+    // The same report read again: one congestion, counted once.
+    await capacity.observe();
+    expect(capacity.window()).toBe(25);
+    report(5_000);
+    clock.t += 100;
+    await capacity.observe();
+    expect(capacity.window()).toBe(12);
+    report(5_000);
+    clock.t += 100;
+    await capacity.observe();
+    // Within the cool-down of the last decrease.
+    expect(capacity.window()).toBe(12);
     expect(capacity.hasRoom()).toBe(false);
   });
 
-  it('brings an unused window back to twice what runs, so a crowd after an idle spell is let in gradually', async () => {
-    const { capacity, clock, lag, start } = gate();
-    lag.ms = 100;
-    start(3);
-    clock.t += 60_000;
+  it('never halves below its floor, so a consumer lagging on retried batches does not stall the items', async () => {
+    const { capacity, clock, report, start } = gate();
+    start(50);
+    for (let i = 0; i < 6; i++) {
+      report(5_000);
+      await capacity.observe();
+      clock.t += 2_000;
+    }
+    expect(capacity.window()).toBe(10);
+  });
+
+  it('takes the largest lag among the shards that reported since the last look, ignoring a quiet shard', async () => {
+    const { capacity, clock, report, start } = gate();
+    start(50);
+    report(5_000, 'quiet');
+    report(200, 'busy');
     await capacity.observe();
+    expect(capacity.window()).toBe(25);
+    clock.t += 3_000;
+    report(200, 'busy');
+    await capacity.observe();
+    // The quiet shard's old report is not read as a new congestion: the window grows.
+    expect(capacity.window()).toBeGreaterThan(25);
+  });
+
+  it('brings an unused window back to twice what runs, so a crowd after an idle spell is let in gradually', async () => {
+    const { capacity, clock, report, start } = gate();
+    start(3);
+    for (let s = 0; s < 60; s++) {
+      clock.t += 1_000;
+      report(100);
+      await capacity.observe();
+    }
     expect(capacity.window()).toBe(50);
     for (let i = 0; i < 3; i++) capacity.done();
     start(1_000);
