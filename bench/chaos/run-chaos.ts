@@ -15,6 +15,7 @@ import { type EndingCrash, EndingCrashes, type FiredCrash } from './ending-crash
 import { type ModelOutage, OUTAGE_CODES, runOutages } from './outages.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack.js';
 import { createStreamsClient, type StreamsClient } from '../../shared/client/index.js';
+import { ENV } from '../../shared/env.js';
 import { StackFile } from '../../shared/contracts/stack-file.js';
 import type { StoredItem } from '../../shared/contracts/stored-item.js';
 import type { WorkItem } from '../../shared/contracts/work-item.js';
@@ -30,6 +31,8 @@ export interface ChaosOptions {
   readonly watchShare: number;
   /** Items submitted but not yet ended, at most: the run tests faults, not overload. */
   readonly maxPending: number;
+  /** The producers' consumer lag target (`CONSUMER_LAG_TARGET_MS`) on the run's stack. */
+  readonly consumerLagTargetMs: number;
   /** Share of the items submitted a second time (upstream resends). */
   readonly resendShare: number;
   /** Longest the run may take before unfinished items count as lost. */
@@ -72,6 +75,7 @@ export function chaosDefaults(items: number): ChaosOptions {
     dashboards: quick ? 1 : 2,
     watchShare: quick ? 1 : 0.2,
     maxPending: quick ? 40 : 150,
+    consumerLagTargetMs: 30_000,
     resendShare: 0.1,
     deadlineMs: quick ? 150_000 : 900_000,
     seed: 8,
@@ -250,6 +254,10 @@ export async function runChaos(
       onError: () => {},
     },
     producerTuning: { crashAt: crashes.crashAt },
+    // The run tests faults, not overload: its consumer shares one thread with every viewer's route
+    // and disk-backed emulators, and takes seconds per batch however few generations run, so the
+    // default 1-s lag target would hold admission at its floor for the whole run.
+    env: { [ENV.consumerLagTargetMs]: String(options.consumerLagTargetMs) },
   };
   const faultTotals = {
     model: zeroModelStats(),
