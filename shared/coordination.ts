@@ -136,7 +136,7 @@ export function firstHandings(
       handed.delete(eventID);
     }
     const shardId = first.eventID.split(':')[0] ?? 'unknown';
-    return retried || oldestMs === Number.POSITIVE_INFINITY ? undefined : { shardId, oldestMs };
+    return retried ? undefined : { shardId, oldestMs };
   };
 }
 
@@ -167,8 +167,11 @@ export function createLagReporter(options: {
     return () => {
       if (!fresh) return;
       const now = options.now();
-      const shard = shards.get(fresh.shardId) ?? { writtenAt: Number.NEGATIVE_INFINITY, maxLagMs: 0 };
-      shards.set(fresh.shardId, shard);
+      let shard = shards.get(fresh.shardId);
+      if (!shard) {
+        shard = { writtenAt: Number.NEGATIVE_INFINITY, maxLagMs: 0 };
+        shards.set(fresh.shardId, shard);
+      }
       // Batches of one shard run side by side: the report holds the worst of them, not a sample.
       shard.maxLagMs = Math.max(shard.maxLagMs, now - fresh.oldestMs);
       if (now - shard.writtenAt < options.everyMs) return;

@@ -81,11 +81,8 @@ export class CapacityGate {
     return this.running;
   }
 
-  /**
-   * Reads the consumer's lag and moves the window by the reports made since the last look. Returns
-   * the lag it moved on: 0 when no shard reported lately, undefined when no report is new.
-   */
-  async observe(): Promise<number | undefined> {
+  /** Reads the consumer's lag and moves the window by the reports made since the last look. */
+  async observe(): Promise<void> {
     const reports = await this.o.readLag();
     // No shard reported lately: the consumer has had no new records, so there is nothing to protect.
     const lag = reports.length === 0 ? 0 : this.newest(reports);
@@ -103,7 +100,6 @@ export class CapacityGate {
       this.value = Math.min(this.o.maxRunning, this.value + step);
     }
     this.value = Math.min(this.value, Math.max(this.initialWindow, 2 * this.running));
-    return lag;
   }
 
   /** The largest lag among the reports newer than those seen before; undefined when none is. */

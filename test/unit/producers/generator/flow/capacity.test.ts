@@ -86,7 +86,7 @@ describe('CapacityGate', () => {
     expect(capacity.hasRoom()).toBe(false);
   });
 
-  it('never halves below its floor, so a consumer lagging on retried batches does not stall the items', async () => {
+  it('never halves below its floor, so a consumer slowed by something other than load does not stall the items', async () => {
     const { capacity, clock, report, start } = gate();
     start(50);
     for (let i = 0; i < 6; i++) {
