@@ -38,7 +38,10 @@ export interface FanoutStats {
   readonly failedDeliveries: number;
   /** Connections found gone (410) and removed. */
   readonly goneConnections: number;
-  /** Connections dropped from a batch when its budget ran out (closed: they resume through a snapshot). */
+  /**
+   * Connections dropped from a batch and closed, so they resume through a snapshot: the batch's
+   * budget ran out before they were served, or their delivery was given up.
+   */
   readonly droppedConnections: number;
   /** Connections met with an expired subscription (their token expired): closed and removed, sent nothing. */
   readonly expiredConnections: number;
@@ -49,7 +52,10 @@ interface BatchEnd {
   /** Aborts when the batch's time budget (`FANOUT_BUDGET_MS`) is spent. */
   readonly budget: AbortSignal;
   readonly gone: Set<string>;
-  /** Connections whose delivery the budget cut off or never started. */
+  /**
+   * Connections that missed frames of the batch: the budget cut their delivery off or it never
+   * started, or it was given up. A missed `done` or last delta shows no gap, so they are closed.
+   */
   readonly dropped: Set<string>;
   /** Connections whose subscription rows expired (their token's `exp` passed): to close. */
   readonly expired: Set<string>;
@@ -104,9 +110,11 @@ const DROP_TIMEOUT_MS = 500;
  * connection holds one slot for at most that long. The whole batch has a time budget
  * (`config.delivery.fanoutBudgetMs`): a connection not served by then is dropped from the batch
  * and closed, so its client reconnects and resumes from a snapshot, and the consumer moves on to
- * the next batch. Dashboards subscribed with `batch` get one delivery of packed `batch` frames
- * per consumer batch. A 410 removes the connection and its subscriptions and is never retried. `publish` never rejects: a viewer's failure must not fail
- * the Kinesis batch (a viewer that missed a delta sees the gap in seqs and resubscribes).
+ * the next batch. A delivery given up (throttled past its retries, past its deadline) closes its
+ * connection the same way: the frames it missed may be an item's last, which no later gap would
+ * show. Dashboards subscribed with `batch` get one delivery of packed `batch` frames per consumer
+ * batch. A 410 removes the connection and its subscriptions and is never retried. `publish` never
+ * rejects: a viewer's failure must not fail the Kinesis batch.
  */
 export function createFanout(deps: FanoutDeps): Fanout {
   const { config, clients, logger, metrics } = deps;
@@ -174,8 +182,10 @@ export function createFanout(deps: FanoutDeps): Fanout {
     );
     if (outcome === 'sent') count('framesSent', 'FramesSent', delivery.frames.length);
     else if (outcome === 'gone') ended.gone.add(delivery.connectionId);
-    else if (ended.budget.aborted) ended.dropped.add(delivery.connectionId);
-    else count('failedDeliveries', 'FailedDeliveries');
+    else {
+      if (!ended.budget.aborted) count('failedDeliveries', 'FailedDeliveries');
+      ended.dropped.add(delivery.connectionId);
+    }
     logger.debug('delivered', {
       connectionId: delivery.connectionId,
       ...delivery.item,
@@ -242,7 +252,7 @@ export function createFanout(deps: FanoutDeps): Fanout {
     return deliveries;
   };
 
-  /** Closes connections dropped from a batch, so their clients reconnect and resume from a snapshot. */
+  /** Closes a connection that missed frames of a batch, so its client reconnects and resumes from a snapshot. */
   const drop = async (connectionId: string): Promise<void> => {
     count('droppedConnections', 'DroppedConnections');
     try {
@@ -250,7 +260,7 @@ export function createFanout(deps: FanoutDeps): Fanout {
         abortSignal: AbortSignal.timeout(DROP_TIMEOUT_MS),
       });
     } catch (err) {
-      // Gone already, or unreachable: its next delta shows the gap, or TTL removes it.
+      // Gone already, or unreachable: its next delta or end shows the gap, or TTL removes it.
       logger.warn('closing a connection dropped from a batch failed', { connectionId, error: describe(err) });
     }
   };

@@ -156,6 +156,9 @@ const UNKNOWN_FAILURE: ErrorInfo = { code: 'unknown', message: 'the generation f
  */
 export function updateFrames(update: ItemUpdate): string[] {
   const { itemId, attempt } = update;
+  // A batch that ended the item applied its end (or error) record last, and that record holds no
+  // text; an update with no records (a stalled item marked failed) ends where the item stands.
+  const seq = Math.max(update.toSeq, update.fromSeq);
   const frames: string[] = [];
   if (update.reset) frames.push(encodeFrame({ type: 'reset', itemId, attempt }));
   if (update.text.length > 0) {
@@ -171,10 +174,13 @@ export function updateFrames(update: ItemUpdate): string[] {
         attempt,
         usage: update.usage ?? NO_USAGE,
         ...(update.costUsd === undefined ? {} : { costUsd: update.costUsd }),
+        seq,
       }),
     );
   } else if (update.status === 'failed') {
-    frames.push(encodeFrame({ type: 'failed', itemId, attempt, error: update.error ?? UNKNOWN_FAILURE }));
+    frames.push(
+      encodeFrame({ type: 'failed', itemId, attempt, error: update.error ?? UNKNOWN_FAILURE, seq }),
+    );
   }
   return frames;
 }

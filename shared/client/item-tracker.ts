@@ -47,6 +47,13 @@ const NOTHING: TrackerResult = { changes: [], resubscribe: false };
 const isTerminal = (status: ItemStatus) => status === 'completed' || status === 'failed';
 
 /**
+ * Whether an attempt's end arrived before the last of its text: the end's `seq` is past the next
+ * seq expected, so deltas were missed with no later delta to show the gap.
+ */
+const missesText = (view: ItemView, end: DoneMessage | FailedMessage) =>
+  end.seq !== undefined && view.seq < end.seq;
+
+/**
  * One item's text as a viewer reassembles it from snapshots and deltas, exactly once. Pure: no
  * I/O; the client library feeds it messages and sends the subscribe requests it asks for.
  *
@@ -54,8 +61,9 @@ const isTerminal = (status: ItemStatus) => status === 'completed' || status === 
  * - Until the snapshot answering a subscribe arrives, messages are held, then replayed on top.
  * - Duplicates are dropped by (attempt, seq): an older attempt, or a delta ending before the
  *   next seq expected (already in the snapshot, or received twice).
- * - A delta starting past the next seq (a missed delta), a delta or end of an attempt never
- *   seen begun, or a resumed snapshot that does not fit the text held asks for a resubscribe.
+ * - A delta starting past the next seq (a missed delta), an end whose `seq` is past it (missed
+ *   last deltas), a delta or end of an attempt never seen begun, or a resumed snapshot that does
+ *   not fit the text held asks for a resubscribe.
  */
 export class ItemTracker {
   readonly itemId: string;
@@ -266,7 +274,7 @@ export class ItemTracker {
         return { changes, resubscribe: false };
       }
       case 'done': {
-        if (message.attempt > view.attempt) return this.#resync(message);
+        if (message.attempt > view.attempt || missesText(view, message)) return this.#resync(message);
         this.#view = {
           ...view,
           status: 'completed',
@@ -276,7 +284,7 @@ export class ItemTracker {
         return { changes: [{ kind: 'done', view: this.#view }], resubscribe: false };
       }
       case 'failed': {
-        if (message.attempt > view.attempt) return this.#resync(message);
+        if (message.attempt > view.attempt || missesText(view, message)) return this.#resync(message);
         this.#view = { ...view, status: 'failed', error: message.error };
         return { changes: [{ kind: 'failed', view: this.#view }], resubscribe: false };
       }

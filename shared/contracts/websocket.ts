@@ -84,18 +84,27 @@ export const DeltaMessage = z.object({
   more: z.boolean().optional(),
 });
 export const ResetMessage = z.object({ type: z.literal('reset'), itemId: ItemId, attempt: z.number().int() });
+/**
+ * The seq a viewer holding all of an ended attempt's text expects next: every delta of the attempt
+ * lies below it. A viewer whose next seq is lower missed the last deltas (a delivery given up, a
+ * lookup that failed) and resubscribes rather than end the item with part of its text. Optional:
+ * a server that does not send it gives no such check.
+ */
+const EndSeq = z.number().int().min(0).optional();
 export const DoneMessage = z.object({
   type: z.literal('done'),
   itemId: ItemId,
   attempt: z.number().int(),
   usage: Usage,
   costUsd: z.number().optional(),
+  seq: EndSeq,
 });
 export const FailedMessage = z.object({
   type: z.literal('failed'),
   itemId: ItemId,
   attempt: z.number().int(),
   error: ErrorInfo,
+  seq: EndSeq,
 });
 /**
  * The codes of `error` messages. `not_found`: an item that does not exist or is another tenant's

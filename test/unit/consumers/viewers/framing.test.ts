@@ -117,6 +117,15 @@ describe('updateFrames', () => {
     expect(types(frames)).toEqual(['failed']);
     expect(JSON.parse(frames[0]!)).toMatchObject({ error: { code: 'unknown' } });
   });
+
+  it("ends carry the end record's seq, or the item's next seq when no record came", () => {
+    const end = (frames: string[]) => ServerMessage.parse(JSON.parse(frames.at(-1)!));
+    const done = updateFrames({ ...base, fromSeq: 4, toSeq: 6, reset: false, status: 'completed' });
+    expect(end(done)).toMatchObject({ type: 'done', seq: 6 });
+    // A stalled item marked failed: no record applied, its next seq is 7.
+    const stalled = updateFrames({ ...base, fromSeq: 7, toSeq: 6, text: '', reset: false, status: 'failed' });
+    expect(end(stalled)).toMatchObject({ type: 'failed', seq: 7 });
+  });
 });
 
 describe('packBatchFrames', () => {

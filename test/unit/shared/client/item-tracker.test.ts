@@ -144,6 +144,32 @@ describe('ItemTracker', () => {
       ).toBe(true);
     });
 
+    it.each([
+      { type: 'done', itemId: ID, attempt: 1, usage: USAGE, seq: 3 },
+      {
+        type: 'failed',
+        itemId: ID,
+        attempt: 1,
+        error: { code: 'x', message: 'y', retryable: false },
+        seq: 3,
+      },
+    ] as const)(
+      'on $type past the next seq (the last deltas missed), ending only with all the text',
+      (end) => {
+        // Prepare: the delta of seqs 1–2 never arrived.
+        const { tracker, resubscribe, changes } = feed([snapshot({ seq: 1, text: 'a' }), end]);
+        // Assess: not ended with a prefix; the resumed snapshot ends it once, with all the text.
+        expect(resubscribe).toBe(true);
+        expect(tracker.terminal).toBe(false);
+        expect(changes).toEqual([expect.objectContaining({ kind: 'text' })]);
+        expect(tracker.subscribeRequest()).toMatchObject({ attempt: 1, seq: 1, offset: 1 });
+        const status = end.type === 'done' ? 'completed' : 'failed';
+        const after = tracker.receive(snapshot({ seq: 4, offset: 1, text: 'bc', status }));
+        expect(tracker.view).toMatchObject({ text: 'abc', status });
+        expect(after.changes.map((c) => c.kind)).toEqual(['text', end.type]);
+      },
+    );
+
     it('on a resumed snapshot that does not fit the text held, then asks in full', () => {
       const { tracker } = feed([snapshot({ seq: 1, text: 'a' })]);
       tracker.subscribeRequest();
@@ -251,14 +277,17 @@ function replay(history: History) {
     });
   });
   const last = batches.at(-1)!;
+  // The end record takes the seq after the last delta.
+  const seq = last.head.nextSeq;
   const end: ItemMessage = history.failed
     ? {
         type: 'failed',
         itemId: ID,
         attempt: last.head.attempt,
         error: { code: 'x', message: 'y', retryable: false },
+        seq,
       }
-    : { type: 'done', itemId: ID, attempt: last.head.attempt, usage: USAGE };
+    : { type: 'done', itemId: ID, attempt: last.head.attempt, usage: USAGE, seq };
   const finalHead = ItemHead.parse({
     ...last.head,
     status: history.failed ? 'failed' : 'completed',
@@ -378,3 +407,46 @@ describe('ItemTracker against the server protocol (properties)', () => {
     );
   });
 });
+
+describe('ItemTracker when deliveries are given up (properties)', () => {
+  it('never ends an item with part of its text, and a resubscribe then ends it exactly', () => {
+    fc.assert(
+      fc.property(
+        historyArb,
+        fc.boolean(),
+        fc.array(fc.option(fc.nat(), { freq: 3 }), { maxLength: 16 }),
+        (history, endApart, cutoffs) => {
+          const { batches, end, finalHead } = replay(history);
+          // One delivery per consumer batch; the end comes with the last batch or in a batch of its own.
+          const deliveries = batches.map((b) => batchMessages(b, []));
+          if (endApart) deliveries.push([end]);
+          else deliveries.at(-1)?.push(end);
+          // A given-up delivery sent its frames in order up to the one that failed.
+          const received = deliveries.flatMap((frames, i) => {
+            const cutoff = cutoffs[i];
+            return cutoff === null || cutoff === undefined ? frames : frames.slice(0, cutoff % frames.length);
+          });
+          const { tracker, resubscribe } = feed([
+            ...snapshotMessages(planSnapshot(ID, undefined, ''), []),
+            ...received,
+          ]);
+          if (tracker.terminal) expect(tracker.view?.text).toBe(finalHead.text);
+          if (!resubscribe) return;
+          const request = tracker.subscribeRequest();
+          tracker.receive(planSnapshotMessage(finalHead, request));
+          expect(tracker.view?.text).toBe(finalHead.text);
+          expect(tracker.view?.status).toBe(finalHead.status);
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+});
+
+/** The one-frame snapshot answering `request` once the item ended. */
+function planSnapshotMessage(
+  head: ItemHead,
+  request: ReturnType<ItemTracker['subscribeRequest']>,
+): SnapshotMessage {
+  return { type: 'snapshot', ...planSnapshot(ID, head, head.text ?? '', request) };
+}
