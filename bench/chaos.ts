@@ -72,6 +72,8 @@ const lines = [
   `    (${f.viewerReconnects} reconnects), ${f.restarts} stack restart`,
   `  dashboards (all + batch)        ${report.dashboardFrames.batchFrames} batch frames holding ${report.dashboardFrames.messagesInBatches} messages, ` +
     `${report.dashboardFrames.otherFrames} other frames`,
+  `  fan-out                         ${report.fanout.deliveries} deliveries, ${report.fanout.failedDeliveries} given up, ` +
+    `${report.fanout.droppedConnections} connections closed after missing frames, ${report.fanout.goneConnections} gone`,
   ...brownoutLines(report.brownout, options.dynamoBrownout?.outlast),
   `  producer crashes while ending   ${Object.entries(report.endingCrashes.byPoint)
     .map(([point, n]) => `${point} ${n}`)

@@ -173,6 +173,15 @@ export interface ChaosReport {
     readonly messagesInBatches: number;
     readonly otherFrames: number;
   };
+  /** What the consumer's fan-out did, summed over both lives of the stack. */
+  readonly fanout: {
+    readonly deliveries: number;
+    /** Deliveries given up (throttled past their retries, past their deadline). */
+    readonly failedDeliveries: number;
+    /** Connections closed after missing frames (budget spent or delivery given up). */
+    readonly droppedConnections: number;
+    readonly goneConnections: number;
+  };
   /** What the DynamoDB brownout did; undefined when the run has none. */
   readonly brownout: BrownoutReport | undefined;
   /**
@@ -265,7 +274,11 @@ export async function runChaos(
     consumerCrashes: 0,
     producerCrashes: 0,
   };
+  const fanoutTotals = { deliveries: 0, failedDeliveries: 0, droppedConnections: 0, goneConnections: 0 };
   const addLife = (stack: LocalStack) => {
+    const fanout = stack.fanout.stats();
+    for (const key of Object.keys(fanoutTotals) as Array<keyof typeof fanoutTotals>)
+      fanoutTotals[key] += fanout[key];
     const model = stack.bedrock.stats();
     faultTotals.model.throttled += model.throttled;
     faultTotals.model.unavailable += model.unavailable;
@@ -645,6 +658,7 @@ export async function runChaos(
       restarts: restarted ? 1 : 0,
     },
     dashboardFrames,
+    fanout: fanoutTotals,
     brownout: brownoutReport,
     endingCrashes: {
       byPoint: crashes.countByPoint(),
