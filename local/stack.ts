@@ -24,7 +24,7 @@ import { ALL_TENANTS } from '../shared/tenancy.js';
 import { createLogger, createMetrics } from '../shared/telemetry.js';
 import { type BedrockStandIn, type BedrockStandInOptions, startBedrockStandIn } from './bedrock/index.js';
 import { startDeadLetterStore } from './dead-letters/index.js';
-import { startDynamo, startKinesis } from './emulators.js';
+import { startEmulators } from './emulators.js';
 import {
   type EventSourceMapping,
   type EventSourceMappingOptions,
@@ -69,6 +69,11 @@ export interface LocalStackOptions {
   readonly chunkStreamFaults?: boolean;
   /** Put a fault-injecting proxy between every handler and DynamoDB (brownouts). */
   readonly dynamodbFaults?: boolean;
+  /**
+   * Run the Kinesis and DynamoDB emulators on a worker thread of their own, so their CPU time is
+   * not the handlers' (in AWS they are remote services). Default: on this thread.
+   */
+  readonly emulatorThread?: boolean;
   /** Shards of the input and chunk streams on first creation. */
   readonly inputShards?: number;
   readonly chunkShards?: number;
@@ -141,11 +146,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   try {
-    const [kinesis, dynamodb] = await Promise.all([
-      startKinesis({ path: persist('kinesis'), port: options.ports?.kinesis }),
-      startDynamo({ path: persist('dynamodb'), port: options.ports?.dynamodb }),
-    ]);
-    stops.push(kinesis.stop, dynamodb.stop);
+    const {
+      kinesis,
+      dynamodb,
+      stop: stopEmulators,
+    } = await startEmulators({
+      kinesis: { path: persist('kinesis'), port: options.ports?.kinesis },
+      dynamodb: { path: persist('dynamodb'), port: options.ports?.dynamodb },
+      thread: options.emulatorThread === true,
+    });
+    stops.push(stopEmulators);
     const deadLetters = await startDeadLetterStore({
       dir: persist('dead-letters'),
       port: options.ports?.deadLetters,

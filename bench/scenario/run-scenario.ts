@@ -195,6 +195,8 @@ export async function runScenario(
       inMemory: true,
       fresh: true,
       ports: { kinesis: kinesisPort, dynamodb: dynamoPort },
+      // Kinesis and DynamoDB are remote services in AWS, like the model: their CPU time is not the pipeline's.
+      emulatorThread: true,
       inputShards: spec.mappings.inputShards,
       chunkShards: spec.mappings.chunkShards,
       inputMapping: { ...spec.mappings.input, onError: () => {} },
