@@ -76,7 +76,7 @@ export function renderReport(bench: BenchResult, chartFile?: string): string {
   out.push('');
   out.push(
     'Each scenario ran in a fresh process with a fresh local stack (kinesalite, dynalite, the real handlers behind ' +
-      'local event source mappings, the WebSocket gateway) and the model stand-in on its own thread at 80 tokens/s ' +
+      'local event source mappings, the WebSocket gateway), the emulators and the model stand-in each on a thread of their own, the model at 80 tokens/s ' +
       '(300 ms to the first token). The naive baseline (`bench/naive/`) runs on the same emulators, model, gateway, ' +
       'subscriptions and mapping settings. See `bench/README.md` for what each figure means.',
   );
