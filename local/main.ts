@@ -43,7 +43,6 @@ const started = Date.now();
 const stack = await startLocalStack({
   dataDir,
   fresh: values.fresh,
-  emulatorThread: true,
   bedrock: standInOptionsFromEnv(process.env),
 }).catch((err: unknown) => {
   rmSync(pidFile, { force: true });

@@ -71,7 +71,9 @@ export interface LocalStackOptions {
   readonly dynamodbFaults?: boolean;
   /**
    * Run the Kinesis and DynamoDB emulators on a worker thread of their own, so their CPU time is
-   * not the handlers' (in AWS they are remote services). Default: on this thread.
+   * not the handlers' (in AWS they are remote services). Default: on this thread. Stop the stack
+   * fully before the process exits: on Node 24, exiting with a disk-backed dynalite still open on
+   * a worker aborts in its LevelDB binding.
    */
   readonly emulatorThread?: boolean;
   /** Shards of the input and chunk streams on first creation. */
