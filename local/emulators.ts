@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { Worker } from 'node:worker_threads';
 import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { closeServer, listenOnLoopback } from './listen.js';
+import { startTsWorker } from './ts-worker.js';
 
 /** An emulator listening on loopback. */
 export interface RunningEmulator {
@@ -66,16 +66,10 @@ export interface Emulators {
 
 /**
  * Starts kinesalite and dynalite together on a worker thread (`emulator-thread.ts`), so their
- * CPU time is not the handlers'. The worker registers tsx itself: a worker does not inherit the
- * loader of the thread that starts it.
+ * CPU time is not the handlers'. Either emulator's `stop` stops both, and the thread.
  */
 async function startEmulatorThread(options: EmulatorThreadData): Promise<Emulators> {
-  const entry = new URL('./emulator-thread.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const worker = new Worker(
-    `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`,
-    { eval: true, workerData: options },
-  );
+  const worker = startTsWorker(new URL('./emulator-thread.ts', import.meta.url), options);
   const reply = await new Promise<EmulatorThreadReply>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);

@@ -1,6 +1,6 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import type { BedrockStandInOptions, BedrockStandInStats } from '../../local/bedrock/index.js';
+import { startTsWorker } from '../../local/ts-worker.js';
 import type { DeltaPut, MeterStats } from './meter.js';
 import type { TappedStream } from './tap.js';
 
@@ -50,17 +50,9 @@ export interface ModelThread {
   stop(): Promise<void>;
 }
 
-/**
- * Starts `model-thread.ts` on a worker thread. The worker registers tsx itself: a worker does not
- * inherit the loader of the thread that starts it.
- */
+/** Starts `model-thread.ts` on a worker thread. */
 export async function startModelThread(data: ModelThreadData): Promise<ModelThread> {
-  const entry = new URL('./model-thread.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const worker = new Worker(
-    `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`,
-    { eval: true, workerData: data },
-  );
+  const worker = startTsWorker(new URL('./model-thread.ts', import.meta.url), data);
   const tapped = new Map<string, TappedStream>();
   const waiting = new Map<number, (stats: ModelThreadStats) => void>();
   const waitingPuts = new Map<number, (puts: Record<string, DeltaPut[]>) => void>();

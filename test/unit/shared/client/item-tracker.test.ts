@@ -433,7 +433,8 @@ describe('ItemTracker when deliveries are given up (properties)', () => {
           if (tracker.terminal) expect(tracker.view?.text).toBe(finalHead.text);
           if (!resubscribe) return;
           const request = tracker.subscribeRequest();
-          tracker.receive(planSnapshotMessage(finalHead, request));
+          const last = planSnapshot(ID, finalHead, finalHead.text ?? '', request);
+          for (const frame of snapshotMessages(last, [])) tracker.receive(frame);
           expect(tracker.view?.text).toBe(finalHead.text);
           expect(tracker.view?.status).toBe(finalHead.status);
         },
@@ -442,11 +443,3 @@ describe('ItemTracker when deliveries are given up (properties)', () => {
     );
   });
 });
-
-/** The one-frame snapshot answering `request` once the item ended. */
-function planSnapshotMessage(
-  head: ItemHead,
-  request: ReturnType<ItemTracker['subscribeRequest']>,
-): SnapshotMessage {
-  return { type: 'snapshot', ...planSnapshot(ID, head, head.text ?? '', request) };
-}
