@@ -44,6 +44,12 @@ export type GenerationOutcome =
   /** Still waiting when the invocation ended: the claim is released for a redelivery. */
   | { readonly kind: 'released'; readonly attempt: number };
 
+/** A lease written on an item's claim: when, and for how long. */
+export interface LeaseWrite {
+  readonly at: number;
+  readonly ms: number;
+}
+
 /** Where a generation is: waiting for admission, or running an attempt. */
 export type GenerationPhase = 'waiting' | 'running';
 
@@ -64,6 +70,8 @@ export class Generation {
   private refusals = 0;
   /** What the item's head says it waits for (the consumer clears it once text arrives). */
   private shownWaiting: Waiting | undefined;
+  /** The last lease this generation wrote itself (a waiting mark), for the keeper not to renew it early. */
+  private ownLease: LeaseWrite | undefined;
   private waitingSince: number;
   private unavailableSince: number | undefined;
   private readonly reservedTokens: number;
@@ -90,6 +98,11 @@ export class Generation {
 
   get phase(): GenerationPhase {
     return this.state;
+  }
+
+  /** The last lease the generation wrote itself; the keeper's own renewals are on top of it. */
+  get leaseWritten(): LeaseWrite | undefined {
+    return this.ownLease;
   }
 
   private get maxTokens(): number {
@@ -310,8 +323,13 @@ export class Generation {
     const { env } = this;
     if (this.shownWaiting === reason) return;
     this.shownWaiting = reason;
+    const at = env.now();
+    const attempt = this.current;
     env.claims
-      .markWaiting(this.itemId, this.current, reason, env.settings.waitLeaseMs)
+      .markWaiting(this.itemId, attempt, reason, env.settings.waitLeaseMs)
+      .then((marked) => {
+        if (marked && this.current === attempt) this.ownLease = { at, ms: env.settings.waitLeaseMs };
+      })
       .catch((err: unknown) =>
         env.logger.warn('could not mark an item waiting', { itemId: this.itemId, reason, error: err }),
       );

@@ -1,7 +1,7 @@
 import type { Logger } from '../../shared/telemetry.js';
 import type { ClaimStore } from './claims.js';
 import { CancelledError, LeaseLostError } from './errors.js';
-import type { Generation } from './generation.js';
+import type { Generation, LeaseWrite } from './generation.js';
 
 export interface ClaimKeeperOptions {
   readonly claims: ClaimStore;
@@ -10,12 +10,23 @@ export interface ClaimKeeperOptions {
   /** Lease of a running generation (renewed every quarter of it). */
   readonly leaseMs: number;
   /**
-   * Lease of a waiting one, renewed every half of it: a waiting item loses nothing to a takeover
-   * a little later, and a crowd of them would otherwise cost the table a write every few seconds each.
+   * Lease of a waiting one, renewed after a half to three quarters of it, at random: a waiting item
+   * loses nothing to a takeover a little later, and a crowd of them would otherwise cost the table
+   * a write every few seconds each, all in the same tick when they arrived together.
    */
   readonly waitLeaseMs: number;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Uniform in [0, 1): spreads waiting renewals. Default `Math.random`. */
+  readonly random?: () => number;
+}
+
+interface Held {
+  readonly generation: Generation;
+  /** The last lease the keeper wrote (or the claim's, at first). */
+  lease: LeaseWrite;
+  /** The share of a waiting lease that passes before it is renewed, drawn at each write. */
+  waitShare: number;
 }
 
 /** Waiting generations' cancel flags are read every this many ticks: they have no model call to stop. */
@@ -28,15 +39,17 @@ const WAITING_POLL_EVERY = 10;
  * producer took the item over (`LeaseLostError`).
  */
 export class ClaimKeeper {
-  private readonly held = new Map<string, { readonly generation: Generation; renewAt: number }>();
+  private readonly held = new Map<string, Held>();
   private timer: NodeJS.Timeout | undefined;
   private ticks = 0;
   private stopped = false;
 
   constructor(private readonly o: ClaimKeeperOptions) {}
 
+  /** Keeps the claim of a generation that has just claimed its item (a lease of `leaseMs` from now). */
   hold(generation: Generation): void {
-    this.held.set(generation.itemId, { generation, renewAt: this.o.now() + this.o.leaseMs / 4 });
+    const lease = { at: this.o.now(), ms: this.o.leaseMs };
+    this.held.set(generation.itemId, { generation, lease, waitShare: this.waitShare() });
     this.timer ??= setTimeout(() => void this.tick(), this.o.tickMs);
   }
 
@@ -59,14 +72,28 @@ export class ClaimKeeper {
       this.stopped || this.held.size === 0 ? undefined : setTimeout(() => void this.tick(), this.o.tickMs);
   }
 
+  private waitShare(): number {
+    return 0.5 + 0.25 * (this.o.random ?? Math.random)();
+  }
+
+  /**
+   * When a held lease is renewed: a running one after a quarter of it, a waiting one after its drawn
+   * share. The later of the keeper's last write and the generation's own (a waiting mark) counts.
+   */
+  private renewAt({ generation, lease, waitShare }: Held): number {
+    const own = generation.leaseWritten;
+    const last = own && own.at >= lease.at ? own : lease;
+    return last.at + last.ms * (generation.phase === 'waiting' ? waitShare : 1 / 4);
+  }
+
   private renewDue(): void {
     const now = this.o.now();
     for (const entry of this.held.values()) {
-      if (entry.renewAt > now) continue;
+      if (this.renewAt(entry) > now) continue;
       const { generation } = entry;
-      const waiting = generation.phase === 'waiting';
-      const leaseMs = waiting ? this.o.waitLeaseMs : this.o.leaseMs;
-      entry.renewAt = now + (waiting ? leaseMs / 2 : leaseMs / 4);
+      const leaseMs = generation.phase === 'waiting' ? this.o.waitLeaseMs : this.o.leaseMs;
+      entry.lease = { at: now, ms: leaseMs };
+      entry.waitShare = this.waitShare();
       const { signal } = generation.controller;
       const attempt = generation.attempt;
       this.o.claims.renew(generation.itemId, attempt, signal, leaseMs).then(
