@@ -51,6 +51,15 @@ const BY_RANK: readonly Priority[] = ['high', 'normal', 'low'];
 const MAX_NAP_MS = 1_000;
 /** Most items admitted with one quota write. */
 const MAX_BULK = 50;
+/**
+ * A refusal that ends sooner than this does not change what an item already shows it waits for:
+ * quota that frees up in a few milliseconds while the window is full is no wait for quota, and
+ * flipping a crowd of items between the two reasons would cost a write each, all at once.
+ */
+const MIN_SHOWN_REFUSAL_MS = 1_000;
+
+/** Models refused in the current round, with the time until each may have room. */
+type Blocked = Map<string, number>;
 
 interface Entry {
   readonly ticket: AdmissionTicket;
@@ -147,7 +156,7 @@ export class Admission {
     const now = this.o.now();
     this.queue.sort((a, b) => this.order(a, b, now));
     for (const entry of [...this.queue]) this.expired(entry, now);
-    const blocked = new Set<string>();
+    const blocked: Blocked = new Map();
     let napMs = MAX_NAP_MS;
     try {
       const bulk = await this.admitInBulk(now, blocked);
@@ -169,7 +178,7 @@ export class Admission {
         result = MAX_NAP_MS;
       }
       if (result === 'admitted') return 0;
-      this.markWaiting(entry, 'quota');
+      this.markWaiting(entry, 'quota', result);
       napMs = Math.min(napMs, result);
     }
     return Math.max(1, napMs);
@@ -181,10 +190,7 @@ export class Admission {
    * trip per batch, not per item. Models that ran out of quota are added to `blocked`; fallbacks
    * and half-open breakers are left to the item-by-item pass.
    */
-  private async admitInBulk(
-    now: number,
-    blocked: Set<string>,
-  ): Promise<{ admitted: number; retryInMs: number }> {
+  private async admitInBulk(now: number, blocked: Blocked): Promise<{ admitted: number; retryInMs: number }> {
     const groups = new Map<string, Entry[]>();
     let room = Math.min(this.o.capacity.room(), MAX_BULK);
     for (const entry of this.queue) {
@@ -205,7 +211,7 @@ export class Admission {
       for (const [i, grant] of answer.grants.entries()) this.grant(entries[i] as Entry, model, grant);
       admitted += answer.grants.length;
       if (answer.grants.length === entries.length) continue;
-      blocked.add(model);
+      blocked.set(model, answer.retryInMs);
       if (answer.reason === 'breaker') this.o.breakerOf(model).openUntil(now + answer.retryInMs);
       retryInMs = Math.min(retryInMs, answer.retryInMs);
     }
@@ -232,25 +238,29 @@ export class Admission {
   }
 
   /** Tries the ticket's models in order; 'admitted', or ms until one of them may have room. */
-  private async tryModels(entry: Entry, blocked: Set<string>): Promise<'admitted' | number> {
+  private async tryModels(entry: Entry, blocked: Blocked): Promise<'admitted' | number> {
     const { ticket } = entry;
     const now = this.o.now();
     const waited = now - ticket.waitingSince;
     const models = waited >= this.o.fallbackAfterMs ? ticket.models : ticket.models.slice(0, 1);
     let retryInMs = MAX_NAP_MS;
     for (const model of models) {
-      if (blocked.has(model)) continue;
+      const refusedFor = blocked.get(model);
+      if (refusedFor !== undefined) {
+        retryInMs = Math.min(retryInMs, refusedFor);
+        continue;
+      }
       const breaker = this.o.breakerOf(model);
       breaker.openUntil(this.o.quota.fleetOpenUntil(model));
       if (breaker.current() === 'open') {
-        blocked.add(model);
+        blocked.set(model, breaker.reopensAt - now);
         retryInMs = Math.min(retryInMs, breaker.reopensAt - now);
         continue;
       }
       const answer = await this.o.quota.tryAcquire(model, ticket.tokens, this.effectivePriority(ticket, now));
       if (!answer.granted) {
         if (answer.reason === 'breaker') breaker.openUntil(now + answer.retryInMs);
-        blocked.add(model);
+        blocked.set(model, answer.retryInMs);
         retryInMs = Math.min(retryInMs, answer.retryInMs);
         continue;
       }
@@ -258,7 +268,7 @@ export class Admission {
       if (!pass.pass) {
         // Another item holds the half-open breaker's one probe.
         await this.o.quota.giveBack(answer.grant);
-        blocked.add(model);
+        blocked.set(model, MAX_NAP_MS);
         continue;
       }
       this.grant(entry, model, answer.grant, pass.probe);
@@ -290,8 +300,14 @@ export class Admission {
     return false;
   }
 
-  private markWaiting(entry: Entry, reason: Waiting): void {
+  /**
+   * Shows what an item waits for: at once the first time, and then on a change of reason, unless
+   * the refusal behind it ends within `MIN_SHOWN_REFUSAL_MS`.
+   */
+  private markWaiting(entry: Entry, reason: Waiting, refusedForMs?: number): void {
     if (entry.waiting === reason) return;
+    if (entry.waiting !== undefined && refusedForMs !== undefined && refusedForMs < MIN_SHOWN_REFUSAL_MS)
+      return;
     entry.waiting = reason;
     entry.ticket.onWaiting(reason);
   }

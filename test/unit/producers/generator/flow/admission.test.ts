@@ -53,7 +53,7 @@ function admission(
       throw err;
     },
   });
-  return { a, capacity, store };
+  return { a, capacity, store, quota };
 }
 
 function ticket(itemId: string, priority: Priority, waiting: Waiting[] = [], waitingSince = Date.now()) {
@@ -149,6 +149,32 @@ describe('Admission', () => {
     expect(admitted.length).toBeLessThan(100);
     expect(admitted.length).toBe(capacity.inUse);
     expect(waiting).toContain('capacity');
+  });
+
+  it('keeps a crowd shown as waiting for capacity through a refusal of quota that ends within a second', async () => {
+    const { a, capacity, quota } = admission({ rpm: { [PRIMARY]: 600 }, initialWindow: 10 });
+    for (let i = 0; i < 10; i++) capacity.take();
+    const shown = new Map<string, Waiting[]>();
+    for (let i = 0; i < 50; i++) {
+      const waiting: Waiting[] = [];
+      shown.set(`item-${i}`, waiting);
+      void a.admit(ticket(`item-${i}`, 'normal', waiting));
+    }
+    await vi.advanceTimersByTimeAsync(50);
+    expect([...shown.values()].every((w) => w.join() === 'capacity')).toBe(true);
+    // Spend the model's burst: the next request fits again in about 100 ms (600 a minute).
+    let refusal: number | undefined;
+    while (refusal === undefined) {
+      const answer = await quota.tryAcquire(PRIMARY, 100, 'high');
+      if (!answer.granted) refusal = answer.retryInMs;
+    }
+    expect(refusal).toBeLessThan(1_000);
+    capacity.done();
+
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(capacity.inUse).toBeGreaterThanOrEqual(10);
+    // Items took the freed places as quota allowed; none of the others ever showed a wait for quota.
+    expect([...shown.values()].filter((w) => w.join() !== 'capacity')).toEqual([]);
   });
 
   it('close releases every waiting item and refuses later ones, without admitting them', async () => {
