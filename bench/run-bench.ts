@@ -90,8 +90,9 @@ export function plan(quick: boolean): { capacity: CapacitySpec; scenarios: Plann
     warmupMs: quick ? 2_000 : 5_000,
     drainMs: quick ? 10_000 : 15_000,
     viewers: { mode: 'dashboards', count: 2 },
-    // About 100 timed items per run.
-    tapEvery: Math.max(1, Math.round(concurrency / 10)),
+    // About 100 timed items in the window: admission runs a few dozen generations at a time
+    // however many are offered, so a few hundred items start in a run, in the order offered.
+    tapEvery: concurrency >= 100 ? 2 : 1,
     profile,
   });
   const specs: Array<{ group: ScenarioGroup; spec: Omit<ScenarioSpec, 'flow'> }> = quick

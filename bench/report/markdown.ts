@@ -382,12 +382,19 @@ function overloadSection(bench: BenchResult): string[] {
       `admitted generations at most ${num(OVERLOAD_P99_TARGET_MS, 0)} ms.`,
     '',
     table(
-      ['offered generations', 'model streams (mean)', 'delivered tokens/s', 'latency p50 / p95 / p99 ms'],
+      [
+        'offered generations',
+        'model streams (mean)',
+        'delivered tokens/s',
+        'latency p50 / p95 / p99 ms',
+        'timed items',
+      ],
       [o.light, o.heavy].map((r) => [
         String(r.spec.concurrency),
         streams(r),
         num(r.throughput.deliveredPerSecond),
         latency(r),
+        String(r.latencyItems),
       ]),
     ),
     '',

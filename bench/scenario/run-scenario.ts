@@ -103,6 +103,8 @@ export interface ScenarioResult {
    */
   readonly latencyMs: Percentiles;
   readonly latencyCensored: number;
+  /** Timed items with a token that left the model in the window: what the percentiles are over. */
+  readonly latencyItems: number;
   /**
    * Where the added latency goes, over the timed tokens the primary viewer received: token left the
    * model → the producer built the delta record holding it (reading the stream, coalescing) →
@@ -622,8 +624,10 @@ async function measure(
   const latencies: number[] = [];
   const runEnd = nowMs();
   let censored = 0;
+  const timedItems = new Set<string>();
   for (const [itemId, stream] of model.tapped) {
     if (!driver.tracked.has(itemId)) continue;
+    const samplesBefore = latencies.length;
     for (const viewer of driver.viewers) {
       const seen = viewer.items.get(itemId);
       // Per-item viewers of other slots never subscribed to it; dashboards all should have it.
@@ -638,6 +642,7 @@ async function measure(
         latencies,
       );
     }
+    if (latencies.length > samplesBefore) timedItems.add(itemId);
   }
 
   const latencyStagesMs = await stageLatencies(model, driver, fromMs, toMs);
@@ -696,6 +701,7 @@ async function measure(
     },
     latencyMs: percentiles(latencies),
     latencyCensored: censored,
+    latencyItems: timedItems.size,
     latencyStagesMs,
     viewers: {
       count: viewers.length,
