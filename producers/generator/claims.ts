@@ -60,6 +60,11 @@ export interface Delivery {
   readonly item: WorkItem;
   readonly modelId: string;
   readonly recordId: string;
+  /**
+   * The item will wait behind others: a new item's head says so from its creation, held for
+   * `leaseMs`, which saves the waiting mark's write a crowd of new items would each cost.
+   */
+  readonly waiting?: { readonly reason: Waiting; readonly leaseMs: number };
 }
 
 /** The outcome of trying to claim an item. */
@@ -70,6 +75,8 @@ export type ClaimResult =
       readonly decision: 'create' | 'reclaim' | 'takeover';
       /** Since when the item has waited for quota or capacity, if a earlier claim let it wait. */
       readonly waitingSince: number | undefined;
+      /** The claim created the item's head as waiting (`Delivery.waiting`): when, and the lease it wrote. */
+      readonly shownWaiting?: { readonly reason: Waiting; readonly at: number; readonly leaseMs: number };
     }
   /** A producer died while putting this `end` record: put it and finish the claim. */
   | { readonly kind: 'ending'; readonly attempt: number; readonly record: EndRecord }
@@ -133,8 +140,17 @@ export class ClaimStore {
     const { item } = delivery;
     let watched: ItemHead | undefined;
     // Most deliveries are of new items: try to create the head first, and read only if it exists.
-    if (await this.write(delivery, 'create', undefined, 1, this.o.now(), signal))
-      return { kind: 'claimed', attempt: 1, decision: 'create', waitingSince: undefined };
+    const createdAt = this.o.now();
+    if (await this.write(delivery, 'create', undefined, 1, createdAt, signal)) {
+      const { waiting } = delivery;
+      return {
+        kind: 'claimed',
+        attempt: 1,
+        decision: 'create',
+        waitingSince: undefined,
+        ...(waiting ? { shownWaiting: { ...waiting, at: createdAt } } : {}),
+      };
+    }
     for (let round = 1; ; round++) {
       // readItemHead retries throttling and transient errors itself.
       const head = await readItemHead(this.o.dynamo, { items: this.o.table, text: '' }, item.itemId);
@@ -188,11 +204,12 @@ export class ClaimStore {
     now: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    const { item, modelId, recordId } = delivery;
+    const { item, modelId, recordId, waiting } = delivery;
     const { table, leaseMs } = this.o;
     const leaseUntil = now + leaseMs;
     let command: PutCommand | UpdateCommand;
     if (decision === 'create' || !head) {
+      const shown = decision === 'create' && waiting;
       command = new PutCommand({
         TableName: table,
         Item: {
@@ -202,7 +219,8 @@ export class ClaimStore {
           claimedAttempt: attempt,
           claimState: 'running',
           claimedBy: recordId,
-          leaseUntil,
+          leaseUntil: shown ? now + shown.leaseMs : leaseUntil,
+          ...(shown ? { waiting: shown.reason, waitingSince: now } : {}),
           attempt: 0,
           nextSeq: 0,
           text: '',

@@ -26,6 +26,10 @@ export interface GenerationJob {
   readonly attempt: number;
   /** Since when the item has waited, if an earlier claim of it waited (the maximum wait spans them). */
   readonly waitingSince: number | undefined;
+  /** The claim showed the item as waiting: for what, since when, and the lease it wrote. */
+  readonly shownWaiting?:
+    | { readonly reason: Waiting; readonly at: number; readonly leaseMs: number }
+    | undefined;
 }
 
 /** How a generation ended. */
@@ -81,7 +85,11 @@ export class Generation {
     readonly job: GenerationJob,
   ) {
     this.current = job.attempt;
-    this.waitingSince = job.waitingSince ?? env.now();
+    this.waitingSince = job.waitingSince ?? job.shownWaiting?.at ?? env.now();
+    if (job.shownWaiting) {
+      this.shownWaiting = job.shownWaiting.reason;
+      this.ownLease = { at: job.shownWaiting.at, ms: job.shownWaiting.leaseMs };
+    }
     const { item } = job;
     const prompt = [item.system ?? '', ...messagesOf(item).map((m) => JSON.stringify(m.content))].join('\n');
     this.reservedTokens = estimateTokens(prompt) + this.maxTokens;

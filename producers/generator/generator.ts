@@ -490,8 +490,14 @@ async function processJob({ record, parsed }: Job, ctx: JobContext): Promise<voi
   }
   let claim: ClaimResult;
   try {
+    const expected = instance.admission.expectedWait();
     claim = await instance.claims.claim(
-      { item, modelId: model.requested, recordId: record.eventID },
+      {
+        item,
+        modelId: model.requested,
+        recordId: record.eventID,
+        ...(expected ? { waiting: { reason: expected, leaseMs: tuning.waitLeaseMs } } : {}),
+      },
       deadline - tuning.minStartMs,
     );
   } catch (err) {
@@ -522,6 +528,7 @@ async function processJob({ record, parsed }: Job, ctx: JobContext): Promise<voi
     adapter,
     attempt: claim.attempt,
     waitingSince: claim.waitingSince,
+    shownWaiting: claim.shownWaiting,
   });
   ctx.running.set(item.itemId, generation);
   ctx.keeper.hold(generation);

@@ -46,9 +46,12 @@ export class ClaimKeeper {
 
   constructor(private readonly o: ClaimKeeperOptions) {}
 
-  /** Keeps the claim of a generation that has just claimed its item (a lease of `leaseMs` from now). */
+  /**
+   * Keeps the claim of a generation that has just claimed its item: a lease of `leaseMs` from now,
+   * or the one the claim wrote as waiting.
+   */
   hold(generation: Generation): void {
-    const lease = { at: this.o.now(), ms: this.o.leaseMs };
+    const lease = generation.leaseWritten ?? { at: this.o.now(), ms: this.o.leaseMs };
     this.held.set(generation.itemId, { generation, lease, waitShare: this.waitShare() });
     this.timer ??= setTimeout(() => void this.tick(), this.o.tickMs);
   }

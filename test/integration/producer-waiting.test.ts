@@ -21,6 +21,26 @@ function aMinuteLater(producer: ProducerUnderTest, tuning?: Partial<GeneratorTun
   });
 }
 
+/** The item ids of the waiting marks (`SET waiting ...` item writes) a producer's client sends. */
+function recordWaitingMarks(producer: ProducerUnderTest): string[] {
+  const marked: string[] = [];
+  const middleware =
+    (next: (args: { request: unknown }) => Promise<unknown>) => async (args: { request: unknown }) => {
+      const body = (args.request as { body?: unknown }).body;
+      const text = body instanceof Uint8Array ? Buffer.from(body).toString('utf8') : String(body);
+      if (text.includes('"SET waiting')) {
+        const { Key } = JSON.parse(text) as { Key: { itemId: { S: string } } };
+        marked.push(Key.itemId.S);
+      }
+      return next(args);
+    };
+  producer.clients.dynamo.middlewareStack.add(
+    middleware as never,
+    { step: 'finalizeRequest', name: 'recordWaitingMarks' } as never,
+  );
+  return marked;
+}
+
 describe('producer: waiting for quota across invocations', () => {
   let fixture: ProducerFixture;
   beforeAll(async () => {
@@ -78,6 +98,47 @@ describe('producer: waiting for quota across invocations', () => {
       generationsCompleted: 1,
       duplicatesSkipped: 1,
     });
+  });
+
+  it('creates an item that arrives behind waiting ones as waiting, in its claim, with no write of its own to say so', async () => {
+    // Prepare: one request a minute; one item runs and the next waits for quota.
+    const producer = await fixture.handler({
+      MODEL_QUOTAS: JSON.stringify({ [MODEL]: { requestsPerMinute: 1, tokensPerMinute: 1_000_000 } }),
+    });
+    const marks = recordWaitingMarks(producer);
+    const first: WorkItem[] = [
+      { itemId: 'crowd-runs', prompt: 'The answer that runs', maxTokens: 40 },
+      { itemId: 'crowd-waits', prompt: 'The answer that waits first', maxTokens: 40 },
+    ];
+    const firstCall = producer.handler(new WorkItemShard().event(first), lambdaContext(10 * 60_000));
+    await until('an item waits for quota', async () =>
+      (await Promise.all(first.map((i) => producer.head(i.itemId)))).some((h) => h?.waiting === 'quota'),
+    );
+
+    // Act: two more items arrive on another shard while one waits.
+    const later: WorkItem[] = [
+      { itemId: 'crowd-later-1', prompt: 'A later answer', maxTokens: 40 },
+      { itemId: 'crowd-later-2', prompt: 'Another later answer', maxTokens: 40 },
+    ];
+    const laterCall = producer.handler(new WorkItemShard().event(later), lambdaContext(10 * 60_000));
+    await until('the later items are claimed', async () =>
+      (await Promise.all(later.map((i) => producer.head(i.itemId)))).every((h) => h !== undefined),
+    );
+
+    // Assess: their heads say they wait for quota from their creation, and no mark was sent for them
+    // (the item that waited first was marked once).
+    for (const item of later) {
+      const head = await producer.head(item.itemId);
+      expect(head).toMatchObject({
+        status: 'queued',
+        waiting: 'quota',
+        waitingSince: Date.parse(head?.createdAt ?? ''),
+      });
+    }
+    expect(marks.filter((id) => id.startsWith('crowd-later'))).toEqual([]);
+    expect(marks.filter((id) => id.startsWith('crowd-'))).toHaveLength(1);
+    producer.handler.drain();
+    await Promise.all([firstCall, laterCall]);
   });
 
   it('releases the waiting items at once when its host stops, and claims no more; the redelivery completes them', async () => {

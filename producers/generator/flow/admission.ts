@@ -107,6 +107,17 @@ export class Admission {
     return this.queue.length;
   }
 
+  /**
+   * What an item asking now would wait for, if it would wait: what the last item in the queue
+   * shows, or capacity when nothing waits and the window is full; undefined when it would likely
+   * be admitted at once (or the last item shows nothing yet).
+   */
+  expectedWait(): Waiting | undefined {
+    const last = this.queue.at(-1);
+    if (last) return last.waiting;
+    return this.o.capacity.hasRoom() ? undefined : 'capacity';
+  }
+
   /** Waits for a model request slot for `ticket`. */
   admit(ticket: AdmissionTicket): Promise<Admitted> {
     if (this.closedForHost) return Promise.reject(new ReleasedError(ticket.itemId));
