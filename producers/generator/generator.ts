@@ -169,6 +169,8 @@ interface Instance {
   readonly admission: Admission;
   readonly breakerOf: (model: string) => CircuitBreaker;
   readonly resolve: (modelId: string) => { model: ResolvedModel; adapter: ModelAdapter };
+  /** Claims being written now: items that will ask for admission before one claimed next. */
+  readonly claiming: { count: number };
 }
 
 function buildInstance(
@@ -249,7 +251,7 @@ function buildInstance(
       stats.putRetries += report.retried;
     },
   });
-  return { claims, sink, quota, admission, breakerOf, resolve };
+  return { claims, sink, quota, admission, breakerOf, resolve, claiming: { count: 0 } };
 }
 
 /** Counts the calls a quota store makes (each method is one DynamoDB call, or two on a race). */
@@ -490,7 +492,7 @@ async function processJob({ record, parsed }: Job, ctx: JobContext): Promise<voi
   }
   let claim: ClaimResult;
   try {
-    const expected = instance.admission.expectedWait();
+    const expected = instance.admission.expectedWait(instance.claiming.count++);
     claim = await instance.claims.claim(
       {
         item,
@@ -504,6 +506,8 @@ async function processJob({ record, parsed }: Job, ctx: JobContext): Promise<voi
     stats.claimFailures++;
     logger.error('could not claim a work item', { ...itemKeys(item), error: err });
     return void fail(record);
+  } finally {
+    instance.claiming.count--;
   }
   if (claim.kind === 'ending') return finishEnding(env, claim, () => fail(record));
   if (claim.kind !== 'claimed') {

@@ -108,14 +108,15 @@ export class Admission {
   }
 
   /**
-   * What an item asking now would wait for, if it would wait: what the last item in the queue
-   * shows, or capacity when nothing waits and the window is full; undefined when it would likely
-   * be admitted at once (or the last item shows nothing yet).
+   * What an item asking now would wait for, if it would wait, with `ahead` items about to ask
+   * before it (claims in flight): what the last item in the queue shows, or capacity when nothing
+   * waits and the window has no room for it; undefined when it would likely be admitted at once
+   * (or the last item shows nothing yet).
    */
-  expectedWait(): Waiting | undefined {
+  expectedWait(ahead = 0): Waiting | undefined {
     const last = this.queue.at(-1);
     if (last) return last.waiting;
-    return this.o.capacity.hasRoom() ? undefined : 'capacity';
+    return this.o.capacity.room() > ahead ? undefined : 'capacity';
   }
 
   /** Waits for a model request slot for `ticket`. */

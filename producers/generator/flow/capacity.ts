@@ -7,7 +7,10 @@ export interface CapacityGateOptions {
   readonly lagTargetMs: number;
   /** Reads the consumer's latest lag reports, one per shard (cached by the reader). */
   readonly readLag: () => Promise<readonly LagReport[]>;
-  /** The window at the start and after idling. Default 50 (at most `maxRunning`). */
+  /**
+   * The window at the start and after idling. Default 20 (at most `maxRunning`): a crowd that
+   * arrives at once loads the consumer with its claims and first tokens before any lag shows.
+   */
   readonly initialWindow?: number;
   /**
    * The window never halves below this. A consumer slowed by something other than the producers'
@@ -63,7 +66,7 @@ export class CapacityGate {
   constructor(private readonly o: CapacityGateOptions) {
     if (!(o.maxRunning >= 1)) throw new RangeError(`maxRunning must be >= 1, got ${o.maxRunning}`);
     this.minWindow = Math.min(o.maxRunning, o.minWindow ?? 10);
-    this.initialWindow = Math.max(this.minWindow, Math.min(o.maxRunning, o.initialWindow ?? 50));
+    this.initialWindow = Math.max(this.minWindow, Math.min(o.maxRunning, o.initialWindow ?? 20));
     this.growthPerSecond = o.growthPerSecond ?? 0.1;
     this.decreaseFactor = o.decreaseFactor ?? 0.5;
     this.cooldownMs = o.cooldownMs ?? 2_000;

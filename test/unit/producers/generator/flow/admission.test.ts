@@ -177,6 +177,21 @@ describe('Admission', () => {
     expect([...shown.values()].filter((w) => w.join() !== 'capacity')).toEqual([]);
   });
 
+  it('expects an item to wait for capacity once the claims ahead of it fill the window, and for what the queue shows', async () => {
+    const { a, capacity } = admission({ rpm: { [PRIMARY]: 0, [FALLBACK]: 0 }, initialWindow: 10 });
+    // Nothing queued: room for 10, so the 10th claim in flight would still start and the 11th not.
+    expect(a.expectedWait(9)).toBeUndefined();
+    expect(a.expectedWait(10)).toBe('capacity');
+    for (let i = 0; i < 10; i++) capacity.take();
+    expect(a.expectedWait()).toBe('capacity');
+    for (let i = 0; i < 10; i++) capacity.done();
+    // A queued item waiting for quota (none can be had): a new one would wait for the same.
+    void a.admit(ticket('waits', 'normal')).catch(() => {});
+    await vi.advanceTimersByTimeAsync(50);
+    expect(a.expectedWait()).toBe('quota');
+    a.close();
+  });
+
   it('close releases every waiting item and refuses later ones, without admitting them', async () => {
     const { a } = admission({ rpm: { [PRIMARY]: 0, [FALLBACK]: 0 } });
     const waiting: Waiting[] = [];

@@ -2,14 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { CapacityGate } from '../../../../../producers/generator/flow/capacity.js';
 import type { LagReport } from '../../../../../shared/coordination.js';
 
-/** A gate on a simulated clock; the test writes the consumer's lag reports. */
-function gate(maxRunning = 200) {
+/** A gate on a simulated clock (an initial window of 50 unless said); the test writes the lag reports. */
+function gate(maxRunning = 200, initialWindow: number | null = 50) {
   const clock = { t: 1_000_000 };
   const reports = new Map<string, LagReport>();
   const capacity = new CapacityGate({
     maxRunning,
     lagTargetMs: 1_000,
     readLag: async () => [...reports.values()],
+    ...(initialWindow === null ? {} : { initialWindow }),
     now: () => clock.t,
   });
   /** A new report of `shardId`, made now. */
@@ -34,6 +35,12 @@ describe('CapacityGate', () => {
     start(1_000);
     // 50 → 55 → 60.5 → 66.55
     expect(capacity.inUse).toBe(66);
+  });
+
+  it('starts a crowd at 20 by default: its first starts and their claims load the consumer before any lag shows', async () => {
+    const { capacity, start } = gate(200, null);
+    start(1_000);
+    expect(capacity.inUse).toBe(20);
   });
 
   it('never grows on time alone: without a new report the window holds', async () => {
