@@ -65,6 +65,11 @@ export class BenchViewer {
   private readonly notFound = new Map<string, { tries: number; since: number }>();
   private all: { readonly batch: boolean } | undefined;
   private closing = false;
+  /** Messages not sent yet: the server drops what a connection sends past its rate limit. */
+  private outbox: Array<Record<string, unknown>> = [];
+  private sendTokens = SEND_BURST;
+  private refilledAt = nowMs();
+  private sendTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private socket: WebSocket,
@@ -112,11 +117,36 @@ export class BenchViewer {
 
   close(): void {
     this.closing = true;
+    clearTimeout(this.sendTimer);
     this.socket.terminate();
   }
 
+  /**
+   * Sends within the server's limit of 20 messages a second per connection (over 10 s), as a
+   * token bucket a little under it; the rest waits its turn. A reconnect resubscribing hundreds of
+   * unfinished items would otherwise have most of them dropped, unanswered.
+   */
   private send(message: Record<string, unknown>): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+    this.outbox.push(message);
+    this.flush();
+  }
+
+  private flush(): void {
+    const now = nowMs();
+    this.sendTokens = Math.min(SEND_BURST, this.sendTokens + ((now - this.refilledAt) / 1000) * SEND_RATE);
+    this.refilledAt = now;
+    while (this.outbox.length > 0 && this.sendTokens >= 1 && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(this.outbox.shift()));
+      this.sendTokens--;
+    }
+    if (this.outbox.length === 0 || this.sendTimer || this.closing) return;
+    this.sendTimer = setTimeout(
+      () => {
+        this.sendTimer = undefined;
+        this.flush();
+      },
+      Math.max(10, ((1 - this.sendTokens) / SEND_RATE) * 1000),
+    );
   }
 
   private attach(socket: WebSocket): void {
@@ -137,6 +167,8 @@ export class BenchViewer {
         continue;
       }
       this.attach(this.socket);
+      // What the last connection had not sent yet is asked afresh below.
+      this.outbox = [];
       if (this.all) this.subscribeAll(this.all.batch);
       for (const [itemId, item] of this.items) {
         if (item.terminal) continue;
@@ -203,9 +235,9 @@ export class BenchViewer {
       waiting.held.push({ type, frame, text, at });
       return;
     }
-    if (type === 'delta' && this.skips(item, frame)) {
-      // Deltas were missed (sent while this viewer was away): count it and resume from a snapshot,
-      // as the client library does, holding this one meanwhile.
+    if ((type === 'delta' && this.skips(item, frame)) || (ENDS.has(type) && this.missesEnd(item, frame))) {
+      // Deltas were missed (sent while this viewer was away, or given up by the fan-out): count it
+      // and resume from a snapshot, as the client library does, holding this one meanwhile.
       this.anomalies.gaps++;
       this.awaiting.set(itemId, { resolve: () => {}, held: [{ type, frame, text, at }] });
       this.resubscribe(itemId);
@@ -260,6 +292,13 @@ export class BenchViewer {
     const attempt = Number(frame.attempt ?? 0);
     const fromSeq = Number(frame.fromSeq ?? 0);
     return attempt === item.attempt ? fromSeq > item.nextSeq : attempt > item.attempt && fromSeq > 0;
+  }
+
+  /** Whether an ending says the attempt had deltas past what `item` holds (its `seq` is the end's). */
+  private missesEnd(item: ViewedItem, frame: Frame): boolean {
+    if (typeof frame.seq !== 'number') return false;
+    const attempt = Number(frame.attempt ?? item.attempt);
+    return attempt > item.attempt ? frame.seq > 0 : attempt === item.attempt && frame.seq > item.nextSeq;
   }
 
   private resubscribe(itemId: string): void {
@@ -342,6 +381,12 @@ function open(url: string, token: string): Promise<WebSocket> {
     socket.once('unexpected-response', (_req, res) => reject(new Error(`refused: HTTP ${res.statusCode}`)));
   });
 }
+
+/** Endings that carry the end record's `seq`. */
+const ENDS = new Set(['done', 'failed']);
+/** Messages a viewer sends a second, and at once: under the server's default 20 a second over 10 s. */
+const SEND_RATE = 15;
+const SEND_BURST = 150;
 
 /** How long a viewer asks for an item that does not exist yet before giving it up. */
 const NOT_FOUND_DEADLINE_MS = 300_000;

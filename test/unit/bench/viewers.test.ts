@@ -80,3 +80,60 @@ describe('bench viewer', () => {
     expect(viewer.anomalies.duplicates).toBe(1);
   });
 });
+
+/** A server that answers the nth subscribe on a connection with `answers[n]`, counting messages by arrival. */
+async function serveEach(answers: ReadonlyArray<readonly object[]>) {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((resolve) => server.once('listening', resolve));
+  servers.push(server);
+  const arrivals: number[] = [];
+  server.on('connection', (socket: WebSocket) => {
+    let n = 0;
+    socket.on('message', () => {
+      arrivals.push(Date.now());
+      for (const reply of answers[n++] ?? []) socket.send(JSON.stringify(reply));
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return { url: `ws://127.0.0.1:${port}`, arrivals };
+}
+
+async function until(what: string, done: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('bench viewer, ends and pacing', () => {
+  it('resubscribes on a done past the seq it holds, and ends the item with all of its text', async () => {
+    const { url } = await serveEach([
+      [
+        { type: 'snapshot', itemId: 'a', attempt: 1, seq: 0, status: 'streaming', text: '' },
+        delta(0, 0, 'a'),
+        // The deltas for seqs 1 and 2 never came: the end's seq says so.
+        { type: 'done', itemId: 'a', attempt: 1, seq: 3 },
+      ],
+      [{ type: 'snapshot', itemId: 'a', attempt: 1, seq: 3, status: 'completed', text: 'abc' }],
+    ]);
+    const viewer = await BenchViewer.connect(url, 'token');
+    viewers.push(viewer);
+    await viewer.subscribe('a');
+    await until('the item ends', () => viewer.items.get('a')?.terminal !== undefined);
+    expect(viewer.items.get('a')).toMatchObject({ text: 'abc', terminal: 'completed' });
+    expect(viewer.anomalies.gaps).toBe(1);
+  });
+
+  it('sends a flood of subscribes within the server limit of 20 a second over 10 s, dropping none', async () => {
+    const { url, arrivals } = await serveEach([]);
+    const viewer = await BenchViewer.connect(url, 'token');
+    viewers.push(viewer);
+    for (let i = 0; i < 200; i++) void viewer.subscribe(`item-${i}`);
+    await until('every subscribe arrived', () => arrivals.length === 200);
+    const first = arrivals[0] as number;
+    // At most 200 in any 10 s: the first 150 at once, then 15 a second.
+    expect(arrivals.filter((t) => t - first < 1_000).length).toBeLessThanOrEqual(170);
+    expect((arrivals.at(-1) as number) - first).toBeGreaterThan(2_500);
+  });
+});
