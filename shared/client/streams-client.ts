@@ -18,6 +18,7 @@ import {
 import type { ErrorInfo } from '../contracts/chunk-record.js';
 import { type ClientMessage, ServerFrame, type ServerMessage } from '../contracts/websocket.js';
 import { type ItemChange, type ItemMessage, ItemTracker, type ItemView } from './item-tracker.js';
+import { Pacer } from './pacer.js';
 import { equalJitterDelayMs, SubscribeRetries } from './subscribe-retries.js';
 
 /**
@@ -83,6 +84,12 @@ export interface StreamsClientOptions {
   readonly reconnect?: ReconnectOptions;
   /** How long and how often a subscribe to an item that does not exist (yet) is repeated. */
   readonly notFoundRetry?: NotFoundRetryOptions;
+  /**
+   * Messages the client sends a second, on average, and twice that at once. Default 12: the
+   * server's default limit is 20 a second counted over 5-s windows (past it messages are dropped
+   * unanswered), and this sends at most 7 × 12 = 84 of those 100 in a window.
+   */
+  readonly maxMessagesPerSecond?: number;
   /** Source of jitter. Default `Math.random`. */
   readonly random?: () => number;
 }
@@ -176,6 +183,7 @@ export function reconnectDelayMs(
 }
 
 const RECONNECT = { initialDelayMs: 250, maxDelayMs: 10_000 } as const;
+const MESSAGES_PER_SECOND = 12;
 
 /**
  * Connects to the WebSocket API and keeps it connected. Works in browsers and in Node (pass the
@@ -213,11 +221,16 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
   let closed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
+  const perSecond = options.maxMessagesPerSecond ?? MESSAGES_PER_SECOND;
+  const pacer = new Pacer<ClientMessage>({ perSecond, burst: 2 * perSecond }, (message) => {
+    if (socket?.readyState !== OPEN) return false;
+    if ('itemId' in message) lastAction.set(message.itemId, message.action);
+    socket.send(JSON.stringify(message));
+    return true;
+  });
   const send = (message: ClientMessage) => {
-    if (socket?.readyState === OPEN) {
-      if ('itemId' in message) lastAction.set(message.itemId, message.action);
-      socket.send(JSON.stringify(message));
-    } else if (message.action === 'cancel') outbox.push(message);
+    if (socket?.readyState === OPEN) pacer.push(message);
+    else if (message.action === 'cancel') outbox.push(message);
     // Subscriptions are state: they are sent again on every open.
   };
 
@@ -334,6 +347,8 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
 
   const onClose = () => {
     socket = undefined;
+    // Requests not sent yet: subscriptions are sent again on the next open, cancels wait for it.
+    for (const message of pacer.clear()) if (message.action === 'cancel') outbox.push(message);
     for (const tracker of trackers.values()) tracker.connectionLost();
     if (closed) return;
     retries++;
@@ -349,6 +364,7 @@ export function createStreamsClient(options: StreamsClientOptions): StreamsClien
   /** Closed for good (by `close()` or after the last reconnect attempt): every stream completes. */
   const finish = () => {
     closed = true;
+    pacer.clear();
     if (timer) clearTimeout(timer);
     subscribeRetries.clear();
     notFound$.complete();
