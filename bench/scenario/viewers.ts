@@ -218,6 +218,9 @@ export class BenchViewer {
     const text = (parts ?? []).join('') + String(frame.text ?? '');
     let item = this.items.get(itemId);
     if (!item) {
+      // A late frame of an item this viewer no longer follows (unsubscribed, or cleared after the
+      // warm-up); a dashboard follows every item.
+      if (!this.all) return;
       item = newItem();
       this.items.set(itemId, item);
     }
