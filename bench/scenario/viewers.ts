@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import { Pacer } from '../../shared/client/pacer.js';
 import { nowMs } from '../support/clock.js';
 
 /** The text length a viewer held for an item right after a message, and when it got it. */
@@ -66,10 +67,14 @@ export class BenchViewer {
   private all: { readonly batch: boolean } | undefined;
   private closing = false;
   /** Messages not sent yet: the server drops what a connection sends past its rate limit. */
-  private outbox: Array<Record<string, unknown>> = [];
-  private sendTokens = SEND_BURST;
-  private refilledAt = nowMs();
-  private sendTimer: NodeJS.Timeout | undefined;
+  private readonly outbox = new Pacer<Record<string, unknown>>(
+    { perSecond: SEND_RATE, burst: SEND_BURST, now: nowMs },
+    (message) => {
+      if (this.socket.readyState !== WebSocket.OPEN || this.closing) return false;
+      this.socket.send(JSON.stringify(message));
+      return true;
+    },
+  );
 
   private constructor(
     private socket: WebSocket,
@@ -117,7 +122,7 @@ export class BenchViewer {
 
   close(): void {
     this.closing = true;
-    clearTimeout(this.sendTimer);
+    this.outbox.clear();
     this.socket.terminate();
   }
 
@@ -128,25 +133,6 @@ export class BenchViewer {
    */
   private send(message: Record<string, unknown>): void {
     this.outbox.push(message);
-    this.flush();
-  }
-
-  private flush(): void {
-    const now = nowMs();
-    this.sendTokens = Math.min(SEND_BURST, this.sendTokens + ((now - this.refilledAt) / 1000) * SEND_RATE);
-    this.refilledAt = now;
-    while (this.outbox.length > 0 && this.sendTokens >= 1 && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify(this.outbox.shift()));
-      this.sendTokens--;
-    }
-    if (this.outbox.length === 0 || this.sendTimer || this.closing) return;
-    this.sendTimer = setTimeout(
-      () => {
-        this.sendTimer = undefined;
-        this.flush();
-      },
-      Math.max(10, ((1 - this.sendTokens) / SEND_RATE) * 1000),
-    );
   }
 
   private attach(socket: WebSocket): void {
@@ -168,7 +154,7 @@ export class BenchViewer {
       }
       this.attach(this.socket);
       // What the last connection had not sent yet is asked afresh below.
-      this.outbox = [];
+      this.outbox.clear();
       if (this.all) this.subscribeAll(this.all.batch);
       for (const [itemId, item] of this.items) {
         if (item.terminal) continue;
