@@ -67,6 +67,13 @@ export interface Delivery {
   readonly waiting?: { readonly reason: Waiting; readonly leaseMs: number };
 }
 
+/** A claim that created an item's head as waiting: for what, when, and the lease it wrote. */
+export interface ShownWaiting {
+  readonly reason: Waiting;
+  readonly at: number;
+  readonly leaseMs: number;
+}
+
 /** The outcome of trying to claim an item. */
 export type ClaimResult =
   | {
@@ -76,7 +83,7 @@ export type ClaimResult =
       /** Since when the item has waited for quota or capacity, if a earlier claim let it wait. */
       readonly waitingSince: number | undefined;
       /** The claim created the item's head as waiting (`Delivery.waiting`): when, and the lease it wrote. */
-      readonly shownWaiting?: { readonly reason: Waiting; readonly at: number; readonly leaseMs: number };
+      readonly shownWaiting?: ShownWaiting;
     }
   /** A producer died while putting this `end` record: put it and finish the claim. */
   | { readonly kind: 'ending'; readonly attempt: number; readonly record: EndRecord }

@@ -12,6 +12,7 @@ import {
   SimulatedCrashError,
   TimeBudgetExceededError,
 } from './errors.js';
+import type { ShownWaiting } from './claims.js';
 import type { GenerationEnv } from './generation-env.js';
 import type { Admitted } from './flow/admission.js';
 import { estimateTokens } from './flow/fleet-quota.js';
@@ -27,9 +28,7 @@ export interface GenerationJob {
   /** Since when the item has waited, if an earlier claim of it waited (the maximum wait spans them). */
   readonly waitingSince: number | undefined;
   /** The claim showed the item as waiting: for what, since when, and the lease it wrote. */
-  readonly shownWaiting?:
-    | { readonly reason: Waiting; readonly at: number; readonly leaseMs: number }
-    | undefined;
+  readonly shownWaiting?: ShownWaiting | undefined;
 }
 
 /** How a generation ended. */
