@@ -1,11 +1,13 @@
 import { filter, firstValueFrom, lastValueFrom, timeout, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { RATE_WINDOW_SECONDS } from '../../consumers/viewers/routes.js';
 import {
   type ConnectionState,
   createStreamsClient,
   ItemFailedError,
   ItemNotFoundError,
+  type ServerError,
   type StreamsClient,
   type WebSocketConstructor,
 } from '../../shared/client/index.js';
@@ -390,5 +392,100 @@ describe('client library against the local gateway', () => {
     if (full || process.env.DELIVERY_SCENARIO_REPORT) console.log(JSON.stringify(result, null, 2));
     expect(result.mismatches).toEqual([]);
     expect(result.reconnects).toBeGreaterThan(0);
+  });
+});
+
+/** The server's message limit in this world, a second; counted over `RATE_WINDOW_SECONDS` windows. */
+const SERVER_MESSAGES_PER_SECOND = 4;
+/** Messages a connection may send in one window: 20. */
+const WINDOW_ALLOWS = SERVER_MESSAGES_PER_SECOND * RATE_WINDOW_SECONDS;
+/** Burst (2 × 2.5) plus 5 s at 2.5 a second: at most 17.5 of the 20 in any window. */
+const CLIENT_MESSAGES_PER_SECOND = 2.5;
+/** More unfinished items than one window's messages can resubscribe. */
+const ITEMS = WINDOW_ALLOWS + 4;
+/** Time for the client to send one subscribe per item at its pace, and the snapshots to come back. */
+const PACED_MS = (ITEMS / CLIENT_MESSAGES_PER_SECOND) * 1000 + 5_000;
+
+describe('client library against a gateway with a low message limit', () => {
+  let world: DeliveryWorld;
+  const clients: StreamsClient[] = [];
+
+  beforeAll(async () => {
+    world = await startDeliveryWorld({
+      env: { CLIENT_MESSAGES_PER_SECOND: String(SERVER_MESSAGES_PER_SECOND) },
+    });
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await world?.stop();
+  });
+
+  it('resumes every unfinished item after a reconnect, more than one rate window allows, without being rate limited', async () => {
+    // Prepare: items with some text, and a viewer following all of them.
+    const itemIds = Array.from({ length: ITEMS }, (_, i) => `paced-${i}`);
+    const publish = async (itemId: string, texts: string[], end = false) =>
+      world.fanout.publish([
+        await world.items.apply(itemId, {
+          texts,
+          ...(end ? { end: { usage: { inputTokens: 1, outputTokens: 2 } } } : {}),
+        }),
+      ]);
+    for (const itemId of itemIds) {
+      await world.items.create(itemId);
+      await publish(itemId, [`${itemId} begins `]);
+    }
+    // Every reconnect asks for a token: while `outage` is pending the client stays away.
+    let outage: Promise<void> = Promise.resolve();
+    const socket = recordingSocket();
+    const viewer = createStreamsClient({
+      url: world.gateway.url,
+      token: () => outage.then(() => world.token),
+      WebSocket: socket.RecordingSocket,
+      reconnect: FAST_RECONNECT,
+      maxMessagesPerSecond: CLIENT_MESSAGES_PER_SECOND,
+    });
+    clients.push(viewer);
+    const reported: ServerError[] = [];
+    viewer.errors$.subscribe((e) => reported.push(e));
+    await firstValueFrom(
+      viewer.state$.pipe(
+        filter((s) => s === 'open'),
+        timeout(10_000),
+      ),
+    );
+    // An error reply (`rate_limited`: the messages past the limit are dropped) ends a wait early.
+    const refused = () => socket.received.filter((m) => m.type === 'error');
+    for (const itemId of itemIds) viewer.subscribe(itemId);
+    await waitUntil(
+      'every item has its snapshot',
+      () => refused().length > 0 || itemIds.every((id) => viewer.view(id)?.text === `${id} begins `),
+      PACED_MS,
+    );
+    expect(refused()).toEqual([]);
+    // Act: the connection drops; every item gets more text and ends meanwhile; the client reconnects.
+    let endOutage = () => {};
+    outage = new Promise((resolve) => {
+      endOutage = resolve;
+    });
+    socket.last().terminate();
+    await firstValueFrom(viewer.state$.pipe(filter((s) => s === 'reconnecting')));
+    for (const itemId of itemIds) await publish(itemId, ['and ends'], true);
+    endOutage();
+    await waitUntil(
+      'every item is completed on the viewer',
+      () => refused().length > 0 || itemIds.every((id) => viewer.view(id)?.status === 'completed'),
+      PACED_MS,
+    );
+    // Assess: no message over the limit, every item exact, each resumed by one snapshot.
+    expect(refused()).toEqual([]);
+    for (const itemId of itemIds) {
+      expect(viewer.view(itemId)?.text).toBe(
+        (await readItem(world.dynamo, world.config.tables, itemId))?.text,
+      );
+    }
+    const resumed = socket.received.filter((m) => m.type === 'snapshot' && m.status === 'completed');
+    expect(resumed.map((m) => m.itemId).sort()).toEqual([...itemIds].sort());
+    expect(socket.sockets).toHaveLength(2);
+    expect(reported).toEqual([]);
   });
 });
