@@ -1,5 +1,8 @@
 import type { LagReport } from '../../../shared/coordination.js';
 
+/** The most of the window a decrease leaves: a lag just over the target still trims a tenth. */
+const MAX_DECREASE_SHARE = 0.9;
+
 export interface CapacityGateOptions {
   /** The most generations this instance runs at once. */
   readonly maxRunning: number;
@@ -13,15 +16,19 @@ export interface CapacityGateOptions {
    */
   readonly initialWindow?: number;
   /**
-   * The window never halves below this. A consumer slowed by something other than the producers'
+   * The window never shrinks below this. A consumer slowed by something other than the producers'
    * load (faults, a thread or table it shares) reports a lag over the target however few
-   * generations run; halving on it down to one would stall the items for as long as that lasts.
+   * generations run; shrinking on it down to one would stall the items for as long as that lasts.
    * Default 10 (at most `maxRunning`).
    */
   readonly minWindow?: number;
   /** Share of the window it grows by per second while the consumer keeps up (at least 1). Default 0.1. */
   readonly growthPerSecond?: number;
-  /** A decrease leaves this share of the generations running. Default 0.5. */
+  /**
+   * The smallest share of the window a decrease leaves, for a lag of `1 / decreaseFactor` times
+   * the target or more; a lag closer to the target leaves target ÷ lag of it (at most 0.9).
+   * Default 0.5.
+   */
   readonly decreaseFactor?: number;
   /** Decreases closer together than this count once: new starts need time to show in the lag. Default 2 s. */
   readonly cooldownMs?: number;
@@ -36,7 +43,11 @@ export interface CapacityGateOptions {
  * the last look (the largest of them): a shard that went quiet keeps its last report for a while,
  * and reading it again would count one congestion many times. By that lag:
  *
- * - over the target: the window halves, at most once per cool-down, never below `minWindow`;
+ * - over the target: the window shrinks in proportion (to target ÷ lag of itself, between half
+ *   and nine tenths), never below `minWindow`, and once per congestion: not again until the
+ *   generations running have come down to the window the last decrease set (until then the lag
+ *   still shows the load from before it, as TCP counts one loss per window of data in flight),
+ *   and not within a cool-down of it;
  * - at or under the target: it grows by a share of itself per second — gently, so a crowd of
  *   waiting items is let in only as fast as the lag is seen to stay low;
  * - no new report while some shard's last one is still fresh (a consumer too busy to write one):
@@ -94,8 +105,9 @@ export class CapacityGate {
     const elapsedS = Math.min(1, Math.max(0, now - this.reportedAt) / 1000);
     if (lag !== undefined) this.reportedAt = now;
     if (lag !== undefined && lag > this.o.lagTargetMs) {
-      if (now - this.decreasedAt >= this.cooldownMs) {
-        this.value = Math.max(this.minWindow, this.value * this.decreaseFactor);
+      if (now - this.decreasedAt >= this.cooldownMs && this.running <= this.value) {
+        const share = Math.min(MAX_DECREASE_SHARE, Math.max(this.decreaseFactor, this.o.lagTargetMs / lag));
+        this.value = Math.max(this.minWindow, this.value * share);
         this.decreasedAt = now;
       }
     } else if (lag !== undefined) {

@@ -19,7 +19,11 @@ function gate(maxRunning = 200, initialWindow: number | null = 50) {
   const start = (n: number) => {
     for (let i = 0; i < n && capacity.hasRoom(); i++) capacity.take();
   };
-  return { capacity, clock, report, start, reports };
+  /** `n` of the running generations end. */
+  const end = (n: number) => {
+    for (let i = 0; i < n; i++) capacity.done();
+  };
+  return { capacity, clock, report, start, end, reports };
 }
 
 describe('CapacityGate', () => {
@@ -71,12 +75,13 @@ describe('CapacityGate', () => {
     expect(capacity.inUse).toBe(66);
   });
 
-  it('halves the window on a new report over target, once per cool-down, and not again for the same report', async () => {
-    const { capacity, clock, report, start } = gate();
+  it('halves the window on a new report at twice the target or more, once per cool-down, and not again for the same report', async () => {
+    const { capacity, clock, report, start, end } = gate();
     start(50);
     report(5_000);
     await capacity.observe();
     expect(capacity.window()).toBe(25);
+    end(25);
     clock.t += 2_500;
     // The same report read again: one congestion, counted once.
     await capacity.observe();
@@ -85,6 +90,7 @@ describe('CapacityGate', () => {
     clock.t += 100;
     await capacity.observe();
     expect(capacity.window()).toBe(12);
+    end(13);
     report(5_000);
     clock.t += 100;
     await capacity.observe();
@@ -93,12 +99,48 @@ describe('CapacityGate', () => {
     expect(capacity.hasRoom()).toBe(false);
   });
 
+  it('shrinks the window in proportion to how far the lag is over the target: by half at most, by a tenth at least', async () => {
+    for (const [lagMs, window] of [
+      [1_250, 40],
+      [1_010, 45],
+      [3_000, 25],
+    ] as const) {
+      const { capacity, report, start } = gate();
+      start(50);
+      report(lagMs);
+      await capacity.observe();
+      expect(capacity.window(), `a lag of ${lagMs} ms`).toBe(window);
+    }
+  });
+
+  it('counts one congestion per window of generations: no second decrease until those running come down to the first one', async () => {
+    const { capacity, clock, report, start, end } = gate();
+    start(50);
+    report(2_000);
+    await capacity.observe();
+    expect(capacity.window()).toBe(25);
+    // Still 50 running, long past the cool-down: the lag still shows the load the decrease answered.
+    for (let i = 0; i < 5; i++) {
+      clock.t += 3_000;
+      report(2_000);
+      await capacity.observe();
+    }
+    expect(capacity.window()).toBe(25);
+    // Those running have come down to the window: a lag still over the target is a new congestion.
+    end(25);
+    clock.t += 3_000;
+    report(2_000);
+    await capacity.observe();
+    expect(capacity.window()).toBe(12);
+  });
+
   it('never halves below its floor, so a consumer slowed by something other than load does not stall the items', async () => {
-    const { capacity, clock, report, start } = gate();
+    const { capacity, clock, report, start, end } = gate();
     start(50);
     for (let i = 0; i < 6; i++) {
       report(5_000);
       await capacity.observe();
+      end(capacity.inUse - capacity.window());
       clock.t += 2_000;
     }
     expect(capacity.window()).toBe(10);
