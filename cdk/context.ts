@@ -52,6 +52,8 @@ export interface AlarmSettings {
   readonly modelThrottles: number;
   /** Alarm when at least this many waiting items are released for redelivery per period, sustained. */
   readonly waitingReleased: number;
+  /** Alarm when an item has waited at least this many seconds for quota or capacity. */
+  readonly queueWaitSeconds: number;
   /** Consecutive periods the two sustained alarms need. */
   readonly sustainedPeriods: number;
   /** Alarm when the sweeper marks at least this many items stalled in a period. */
@@ -217,6 +219,7 @@ export const CONTEXT_DEFAULTS = {
   kinesisThrottlesAlarmThreshold: 1,
   modelThrottlesAlarmThreshold: 10,
   waitingReleasedAlarmThreshold: 1,
+  queueWaitAlarmSeconds: 300,
   flowControlAlarmPeriods: 3,
   itemsStalledAlarmThreshold: 1,
   sweepIntervalMinutes: 1,
@@ -366,6 +369,7 @@ export function readSettings(context: Readonly<Record<string, unknown>>): Stream
       kinesisThrottles: read.integer('kinesisThrottlesAlarmThreshold', 1, 1_000_000),
       modelThrottles: read.integer('modelThrottlesAlarmThreshold', 1, 1_000_000),
       waitingReleased: read.integer('waitingReleasedAlarmThreshold', 1, 1_000_000),
+      queueWaitSeconds: read.integer('queueWaitAlarmSeconds', 1, 86_400),
       sustainedPeriods: read.integer('flowControlAlarmPeriods', 1, 60),
       itemsStalled: read.integer('itemsStalledAlarmThreshold', 1, 1_000_000),
       topicArn: read.optionalSnsTopicArn('alarmTopicArn'),

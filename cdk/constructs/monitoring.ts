@@ -65,6 +65,12 @@ export interface AlarmThresholds {
    */
   readonly waitingReleased?: number;
   /**
+   * Longest an item waited for quota or capacity (`QueueWait`, its maximum in a period), in
+   * seconds: reported when the item is admitted, and when an invocation ends with it still waiting.
+   * @default 300
+   */
+  readonly queueWaitSeconds?: number;
+  /**
    * Items the stall sweeper marked `failed` (`stalled`) in a period.
    * @default 1
    */
@@ -358,7 +364,8 @@ interface FlowControlAlarm {
 /**
  * The generator's flow-control alarms, on its own metrics. Throttling and releases are expected in
  * bursts (the quota and AIMD absorb them), so those two alarm only when sustained; an item given
- * up after waiting its longest, or a breaker opening, is worth a look every time.
+ * up after waiting its longest, one that waited past the threshold, or a breaker opening, is worth
+ * a look every time.
  */
 function flowControlAlarms(
   generator: Generator,
@@ -397,6 +404,14 @@ function flowControlAlarms(
       evaluationPeriods: sustainedPeriods,
       description:
         'Waiting work items keep being released for redelivery: they wait for quota longer than an invocation lasts.',
+    },
+    {
+      id: 'QueueWait',
+      metric: generator.metricProducer('QueueWait', { period, statistic: 'Maximum' }),
+      threshold: (t.queueWaitSeconds ?? 300) * 1000,
+      evaluationPeriods: 1,
+      description:
+        'A work item waited longer than the threshold for model quota or capacity: offered load exceeds what the quota or the pipeline carries.',
     },
     {
       id: 'BreakerOpen',

@@ -3,6 +3,7 @@ import type { Waiting } from '../../shared/contracts/stored-item.js';
 import { messagesOf, type WorkItem } from '../../shared/contracts/work-item.js';
 import { classifyAwsError } from '../../shared/errors.js';
 import { backoffDelayMs, sleep } from '../../shared/retry.js';
+import { MetricUnit } from '../../shared/telemetry.js';
 import { type AttemptOutcome, type AttemptUsage, errorInfoOf, runAttempt } from './attempt.js';
 import {
   CancelledError,
@@ -146,7 +147,11 @@ export class Generation {
       return admitted;
     } catch (err) {
       if (err instanceof SimulatedCrashError) throw err;
-      if (err instanceof ReleasedError) return { kind: 'released', attempt: this.current };
+      if (err instanceof ReleasedError) {
+        // Still waiting: say how long so far, so a wait that outlasts invocations is seen before it ends.
+        this.publishWait(this.env.now() - this.waitingSince);
+        return { kind: 'released', attempt: this.current };
+      }
       if (err instanceof LeaseLostError) return { kind: 'superseded', attempt: this.current };
       if (err instanceof QuotaWaitExceededError) this.env.stats.quotaWaitExceeded++;
       const stop =
@@ -349,6 +354,12 @@ export class Generation {
     stats.waitMs.count++;
     stats.waitMs.sum += waitedMs;
     stats.waitMs.max = Math.max(stats.waitMs.max, waitedMs);
+    this.publishWait(waitedMs);
+  }
+
+  /** `QueueWait`: how long an item has waited for quota or capacity, since it first waited (across redeliveries). */
+  private publishWait(waitedMs: number): void {
+    if (waitedMs >= 1) this.env.metrics.addMetric('QueueWait', MetricUnit.Milliseconds, waitedMs);
   }
 
   /** The item runs on a fallback model: the stored item names the model that really ran. */

@@ -37,7 +37,7 @@ import type { DeadLetterSink } from '../../shared/dead-letters.js';
 import { ENV } from '../../shared/env.js';
 import { type ItemHead, readItemHead } from '../../shared/items.js';
 import { TABLES } from '../../shared/tables.js';
-import { createMetrics } from '../../shared/telemetry.js';
+import { createMetrics, type Metrics } from '../../shared/telemetry.js';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
@@ -63,6 +63,8 @@ export interface ProducerUnderTest {
   readonly config: Config;
   readonly clients: AwsClients;
   readonly deadLetters: RecordingDeadLetters;
+  /** The handler's EMF metrics (Powertools), for a test to watch what it adds. */
+  readonly metrics: Metrics;
   /** Every chunk record on this handler's chunk stream, by item, in stream order. */
   readChunks(): Promise<Map<string, ChunkRecord[]>>;
   head(itemId: string): Promise<ItemHead | undefined>;
@@ -133,6 +135,7 @@ export class ProducerFixture {
   private producer(config: Config, tuning: Partial<GeneratorTuning>): ProducerUnderTest {
     const clients = createAwsClients(config);
     const deadLetters = new RecordingDeadLetters();
+    const metrics = createMetrics('producer-test');
     const handler = createGeneratorHandler({
       config,
       clients,
@@ -141,7 +144,7 @@ export class ProducerFixture {
         serviceName: 'producer-test',
         logLevel: (process.env.TEST_LOG_LEVEL ?? 'SILENT') as 'SILENT',
       }),
-      metrics: createMetrics('producer-test'),
+      metrics,
       tuning: { leaseMs: 1_500, ...tuning },
     });
     return {
@@ -150,6 +153,7 @@ export class ProducerFixture {
       config,
       clients,
       deadLetters,
+      metrics,
       readChunks: () => this.readChunks(config.chunkStream),
       head: (itemId) => readItemHead(this.dynamo, { items: config.tables.items, text: '' }, itemId),
       requestCancel: async (itemId) => {

@@ -1,24 +1,34 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createGeneratorHandler, type GeneratorTuning } from '../../producers/generator/handler.js';
 import type { WorkItem } from '../../shared/contracts/index.js';
-import { createMetrics } from '../../shared/telemetry.js';
+import { createMetrics, type Metrics } from '../../shared/telemetry.js';
 import { lambdaContext, WorkItemShard } from '../factories/work-item-events.js';
 import { checkAttempt, ProducerFixture, type ProducerUnderTest, until } from './producer-fixture.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 
 /** A second producer on the same stack whose clock runs a minute ahead (a redelivery after a wait). */
-function aMinuteLater(producer: ProducerUnderTest, tuning?: Partial<GeneratorTuning>) {
+function aMinuteLater(
+  producer: ProducerUnderTest,
+  tuning?: Partial<GeneratorTuning>,
+  metrics: Metrics = createMetrics('producer-test'),
+) {
   return createGeneratorHandler({
     config: producer.config,
     clients: producer.clients,
     deadLetters: producer.deadLetters,
     logger: new Logger({ serviceName: 'producer-test', logLevel: 'SILENT' }),
-    metrics: createMetrics('producer-test'),
+    metrics,
     now: () => Date.now() + 61_000,
     ...(tuning ? { tuning } : {}),
   });
+}
+
+/** Reads the `QueueWait` values (ms) a handler's metrics are given from now on. */
+function recordQueueWaits(metrics: Metrics): () => number[] {
+  const added = vi.spyOn(metrics, 'addMetric');
+  return () => added.mock.calls.filter(([name]) => name === 'QueueWait').map(([, , value]) => value);
 }
 
 /** The item ids of the waiting marks (`SET waiting ...` item writes) a producer's client sends. */
@@ -61,9 +71,12 @@ describe('producer: waiting for quota across invocations', () => {
       { itemId: 'waits', prompt: 'The second answer', maxTokens: 40 },
     ];
     const event = new WorkItemShard().event(items);
+    const waits = recordQueueWaits(producer.metrics);
 
     // Act: one invocation with 3 s left.
+    const started = Date.now();
     const response = await producer.handler(event, lambdaContext(3_000));
+    const ended = Date.now();
 
     // Assess: one item ran; the other, still waiting, is released for a redelivery, still queued,
     // having used no attempt.
@@ -81,9 +94,14 @@ describe('producer: waiting for quota across invocations', () => {
       waiting: 'quota',
       leaseUntil: 0,
     });
+    // The released item says how long it has waited so far: from its claim to the release.
+    expect(Math.max(...waits())).toBeGreaterThanOrEqual(1_000);
+    expect(Math.max(...waits())).toBeLessThanOrEqual(ended - started);
 
     // Act: Lambda delivers the batch again a minute later (a producer whose clock is a minute on).
-    const later = aMinuteLater(producer, { leaseMs: 1_500 });
+    const laterMetrics = createMetrics('producer-test');
+    const waitsLater = recordQueueWaits(laterMetrics);
+    const later = aMinuteLater(producer, { leaseMs: 1_500 }, laterMetrics);
     const again = await later(event, lambdaContext(30_000));
 
     // Assess: the first item is not generated again; the released one completes with the model's text.
@@ -98,6 +116,9 @@ describe('producer: waiting for quota across invocations', () => {
       generationsCompleted: 1,
       duplicatesSkipped: 1,
     });
+    // Its admission reports the whole wait, across the redelivery: from its first claim, a minute on.
+    expect(waitsLater()).toHaveLength(1);
+    expect(waitsLater()[0]).toBeGreaterThanOrEqual(61_000);
   });
 
   it('creates an item that arrives behind waiting ones as waiting, in its claim, with no write of its own to say so', async () => {

@@ -571,6 +571,7 @@ describe('the stack with the default context', () => {
         'KinesisThrottles',
         'ModelThrottles',
         'QueryApiErrors',
+        'QueueWait',
         'QuotaWaitExceeded',
         'ReassemblerErrors',
         'SweeperErrors',
@@ -649,7 +650,21 @@ describe('the stack with the default context', () => {
         Threshold: 1,
         EvaluationPeriods: 1,
       });
-      for (const alarm of [a.QuotaWaitExceeded, a.WaitingReleased, a.BreakerOpen, a.ModelThrottles]) {
+      // The longest wait in a period, reported on admission and when an invocation ends still waiting.
+      expect(sorted(a.QueueWait!)).toMatchObject({
+        ...producer,
+        MetricName: 'QueueWait',
+        Statistic: 'Maximum',
+        Threshold: 300_000,
+        EvaluationPeriods: 1,
+      });
+      for (const alarm of [
+        a.QuotaWaitExceeded,
+        a.WaitingReleased,
+        a.BreakerOpen,
+        a.ModelThrottles,
+        a.QueueWait,
+      ]) {
         expect(alarm!.TreatMissingData).toBe('notBreaching');
       }
     });
@@ -741,6 +756,7 @@ describe('the stack with context settings', () => {
       consumerLagTargetMs: '2000',
       modelThrottlesAlarmThreshold: 25,
       flowControlAlarmPeriods: 5,
+      queueWaitAlarmSeconds: 120,
     });
     t = synth.json;
   });
@@ -782,6 +798,8 @@ describe('the stack with context settings', () => {
     expect(throttles.Properties).toMatchObject({ Threshold: 25, EvaluationPeriods: 5 });
     const [, released] = resourceOf(t, 'AWS::CloudWatch::Alarm', 'MonitoringWaitingReleased');
     expect(released.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 5 });
+    const [, waited] = resourceOf(t, 'AWS::CloudWatch::Alarm', 'MonitoringQueueWait');
+    expect(waited.Properties).toMatchObject({ Threshold: 120_000, EvaluationPeriods: 1 });
   });
 
   it('provisions the shard counts given', () => {
